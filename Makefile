@@ -1,0 +1,31 @@
+# Two commands do all set-up on a fresh Debian machine (as root):
+#   make demo   creates .venv, installs pywgsl, makes sure a WebGPU adapter exists, runs the main job
+#   make test   the same set-up plus what the tests need, then the whole suite
+VENV := .venv
+PY := $(VENV)/bin/python
+export XDG_RUNTIME_DIR ?= /tmp/pywgsl-xdg
+
+.PHONY: demo test adapter readme
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+# lavapipe (Mesa's CPU Vulkan driver) gives wgpu-py an adapter on machines without a GPU.
+adapter: $(VENV)/.installed
+	@mkdir -p $(XDG_RUNTIME_DIR)
+	@$(VENV)/bin/pywgsl adapter >/dev/null 2>&1 || { \
+	  echo "no WebGPU adapter: installing mesa-vulkan-drivers"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers >/dev/null; }
+	@$(VENV)/bin/pywgsl adapter
+
+demo: adapter
+	$(VENV)/bin/pywgsl kernels --check
+
+test: adapter
+	$(VENV)/bin/python -m pytest -q
+
+readme: $(VENV)/.installed
+	$(PY) -m dsl.reference --write README.md

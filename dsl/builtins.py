@@ -1,0 +1,294 @@
+"""The registry of everything a kernel may call or apply: each builtin and operator is defined once,
+with its signature, its WGSL spelling and its numpy meaning (following WGSL's rules: wrapping
+integers, truncating division, masked shift amounts). The front end compiles from it, the tests
+check the GPU against its numpy meanings, and the README's reference table is generated from it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .signatures import (ANY_TYPES, FLOATS, INTS, NUMBERS, SIGNED, Arithmetic, Generic, Signature, shaped)
+from .types import Vector, bool_, f16, f32
+
+
+@dataclass(frozen=True)
+class Builtin:
+    name: str  # the Python spelling: gpu.<name>, or a Python builtin such as min
+    wgsl: str  # the WGSL function it becomes
+    signature: Signature | None  # None: typed by a dedicated front-end rule (see `special`)
+    numpy: Callable | None  # its meaning on numpy arrays (vectors: last axis); None if it has none on a CPU
+    doc: str
+    category: str
+    features: frozenset[str] = frozenset()
+    domain: tuple[float, float] = (-4.0, 4.0)  # where tests compare the GPU with `numpy`
+    special: str | None = None  # front-end method for builtins that are not plain calls
+
+
+@dataclass(frozen=True)
+class Operator:
+    python: str  # ast class name: Add, Sub, ...
+    symbol: str  # Python spelling, for messages and the README
+    wgsl: str
+    signature: Signature
+    numpy: Callable
+
+
+# -- numpy meanings that follow WGSL where numpy differs -----------------------------------------
+
+def _as64(a):
+    return np.asarray(a).astype(np.int64)
+
+
+def wgsl_div(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype.kind == "f":
+        with np.errstate(all="ignore"):
+            return (a / b).astype(a.dtype)
+    a64, b64 = _as64(a), _as64(b)
+    zero = b64 == 0
+    safe = np.where(zero, 1, b64)
+    q = np.sign(a64) * np.sign(safe) * (np.abs(a64) // np.abs(safe))
+    return np.where(zero, a64, q).astype(a.dtype)  # x / 0 is x; i32 MIN / -1 wraps to MIN
+
+
+def wgsl_rem(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype.kind == "f":
+        with np.errstate(all="ignore"):
+            return np.fmod(a, b).astype(a.dtype)
+    a64, b64 = _as64(a), _as64(b)
+    q = _as64(wgsl_div(a, b))
+    return np.where(b64 == 0, 0, a64 - b64 * q).astype(a.dtype)
+
+
+def wgsl_floordiv(a, b):
+    a = np.asarray(a)
+    if a.dtype.kind == "f":
+        with np.errstate(all="ignore"):
+            return np.floor(a / b).astype(a.dtype)
+    return wgsl_div(a, b)
+
+
+def _wrap(fn):
+    def apply(a, b):
+        a, b = np.asarray(a), np.asarray(b)
+        with np.errstate(all="ignore"):
+            return fn(a, b).astype(np.result_type(a, b))
+    return apply
+
+
+def _bits(a):
+    a = np.asarray(a)
+    return a.view(np.uint32) if a.dtype == np.int32 else a
+
+
+def wgsl_shl(a, b):
+    a = np.asarray(a)
+    return (_bits(a) << (np.asarray(b).astype(np.uint32) & np.uint32(31))).view(a.dtype)
+
+
+def wgsl_shr(a, b):  # arithmetic for i32, logical for u32: numpy does the same by dtype
+    return np.asarray(a) >> (np.asarray(b).astype(np.uint32) & np.uint32(31)).astype(np.asarray(a).dtype)
+
+
+def _extract_bits(e, offset, count):
+    e = np.asarray(e)
+    o = np.minimum(np.asarray(offset, np.uint64), 32)
+    c = np.minimum(np.asarray(count, np.uint64), 32 - o)
+    u = _bits(e).astype(np.uint64)
+    field_ = (u >> o) & ((np.uint64(1) << c) - np.uint64(1))
+    if e.dtype == np.int32:
+        sign = np.where(c > 0, (field_ >> np.maximum(c, 1) - np.uint64(1)) & np.uint64(1), 0)
+        field_ = np.where(sign == 1, field_ | (~((np.uint64(1) << c) - np.uint64(1))), field_)
+        return (field_ & np.uint64(0xFFFFFFFF)).astype(np.uint32).view(np.int32)
+    return field_.astype(np.uint32)
+
+
+def _reverse_bits(e):
+    e = np.asarray(e)
+    u = _bits(e).astype(np.uint64)
+    out = np.zeros_like(u)
+    for i in range(32):
+        out |= ((u >> np.uint64(i)) & np.uint64(1)) << np.uint64(31 - i)
+    return out.astype(np.uint32).view(e.dtype)
+
+
+def _unpack4x8(e, signed):
+    b = np.asarray(e, np.uint32)[..., None] >> np.array([0, 8, 16, 24], np.uint32) & np.uint32(255)
+    if signed:
+        return np.maximum(b.astype(np.uint8).view(np.int8).astype(np.float32) / 127.0, -1.0).astype(np.float32)
+    return (b.astype(np.float32) / 255.0).astype(np.float32)
+
+
+def _unpack2x16float(e):
+    return np.ascontiguousarray(np.asarray(e, np.uint32)[..., None]).view(np.float16).astype(np.float32)
+
+
+def _pack2x16float(v):
+    return np.ascontiguousarray(np.asarray(v, np.float32).astype(np.float16)).view(np.uint32)[..., 0]
+
+
+def _smoothstep(lo, hi, x):
+    t = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+# -- the registry ---------------------------------------------------------------------------------
+
+FLOAT_T = shaped(*FLOATS)
+NUM_T = shaped(*NUMBERS)
+INT_T = shaped(*INTS)
+
+
+BUILTINS: dict[str, Builtin] = {}
+OPERATORS: dict[str, Operator] = {}
+
+
+def builtin(name, wgsl, signature, numpy, doc, category, **kw) -> None:
+    BUILTINS[name] = Builtin(name, wgsl, signature, numpy, doc, category, **kw)
+
+
+def operator(python, symbol, wgsl, signature, numpy) -> None:
+    OPERATORS[python] = Operator(python, symbol, wgsl, signature, numpy)
+
+
+def _float_unary(name, wgsl, fn, doc, domain=(-4.0, 4.0)):
+    builtin(name, wgsl, Generic(("T",), "T", FLOAT_T), fn, doc, "math", domain=domain)
+
+
+for _name, _wgsl, _fn, _doc, _dom in [
+    ("exp", "exp", np.exp, "e to the x", (-4, 4)),
+    ("exp2", "exp2", np.exp2, "2 to the x", (-4, 4)),
+    ("log", "log", np.log, "natural logarithm", (0.1, 8)),
+    ("log2", "log2", np.log2, "base-2 logarithm", (0.1, 8)),
+    ("sqrt", "sqrt", np.sqrt, "square root", (0.0, 8)),
+    ("inverse_sqrt", "inverseSqrt", lambda x: 1 / np.sqrt(x), "1 / sqrt(x)", (0.1, 8)),
+    ("sin", "sin", np.sin, "sine (radians)", (-3, 3)),
+    ("cos", "cos", np.cos, "cosine (radians)", (-3, 3)),
+    ("tan", "tan", np.tan, "tangent (radians)", (-1, 1)),
+    ("asin", "asin", np.arcsin, "arc sine", (-0.9, 0.9)),
+    ("acos", "acos", np.arccos, "arc cosine", (-0.9, 0.9)),
+    ("atan", "atan", np.arctan, "arc tangent", (-4, 4)),
+    ("sinh", "sinh", np.sinh, "hyperbolic sine", (-2, 2)),
+    ("cosh", "cosh", np.cosh, "hyperbolic cosine", (-2, 2)),
+    ("tanh", "tanh", np.tanh, "hyperbolic tangent", (-4, 4)),
+    ("floor", "floor", np.floor, "round down", (-4, 4)),
+    ("ceil", "ceil", np.ceil, "round up", (-4, 4)),
+    ("round", "round", np.round, "round half to even", (-4, 4)),
+    ("trunc", "trunc", np.trunc, "round toward zero", (-4, 4)),
+    ("fract", "fract", lambda x: x - np.floor(x), "x - floor(x)", (-4, 4)),
+    ("saturate", "saturate", lambda x: np.clip(x, 0, 1), "clamp(x, 0, 1)", (-2, 2)),
+    ("degrees", "degrees", np.degrees, "radians to degrees", (-4, 4)),
+    ("radians", "radians", np.radians, "degrees to radians", (-4, 4)),
+]:
+    _float_unary(_name, _wgsl, _fn, _doc, _dom)
+
+builtin("sign", "sign", Generic(("T",), "T", shaped(*SIGNED)), np.sign, "-1, 0 or 1", "math")
+builtin("atan2", "atan2", Generic(("T", "T"), "T", FLOAT_T), np.arctan2, "atan2(y, x): angle of (x, y)", "math")
+builtin("pow", "pow", Generic(("T", "T"), "T", FLOAT_T), np.power, "x to the y (x > 0)", "math", domain=(0.1, 4))
+builtin("step", "step", Generic(("T", "T"), "T", FLOAT_T), lambda e, x: np.where(x >= e, 1.0, 0.0),
+        "step(edge, x): 1 where x >= edge, else 0", "math")
+builtin("fma", "fma", Generic(("T", "T", "T"), "T", FLOAT_T), lambda a, b, c: a * b + c, "a * b + c", "math")
+builtin("mix", "mix", Generic(("T", "T", "T"), "T", FLOAT_T), lambda a, b, t: a * (1 - t) + b * t,
+        "mix(a, b, t): a * (1 - t) + b * t", "math")
+builtin("smoothstep", "smoothstep", Generic(("T", "T", "T"), "T", FLOAT_T), _smoothstep,
+        "smoothstep(low, high, x): Hermite interpolation", "math")
+builtin("clamp", "clamp", Generic(("T", "T", "T"), "T", NUM_T), lambda e, lo, hi: np.minimum(np.maximum(e, lo), hi),
+        "clamp(e, low, high): min(max(e, low), high)", "math")
+builtin("dot", "dot", Generic(("T", "T"), "S", shaped(*NUMBERS)[4:]), lambda a, b: np.sum(a * b, axis=-1),
+        "dot product of two vectors", "vector")
+builtin("length", "length", Generic(("T",), "S", FLOAT_T), lambda v: np.sqrt(np.sum(v * v, axis=-1)) if np.ndim(v) > 1 else np.abs(v),
+        "Euclidean length", "vector")
+builtin("distance", "distance", Generic(("T", "T"), "S", FLOAT_T),
+        lambda a, b: np.sqrt(np.sum((a - b) ** 2, axis=-1)) if np.ndim(a) > 1 else np.abs(a - b), "length(a - b)", "vector")
+builtin("normalize", "normalize", Generic(("T",), "T", FLOAT_T[2:]),
+        lambda v: v / np.sqrt(np.sum(v * v, axis=-1, keepdims=True)), "v / length(v)", "vector", domain=(0.5, 4))
+builtin("cross", "cross", Generic(("T", "T"), "T", (Vector(3, f32), Vector(3, f16))), lambda a, b: np.cross(a, b),
+        "cross product of two vec3", "vector")
+builtin("select", "select", Generic(("T", "T", "B"), "T", ANY_TYPES), lambda f, t, c: np.where(c, t, f),
+        "select(f, t, cond): t where cond, else f (both evaluated)", "math")
+builtin("min", "min", Generic(("T", "T"), "T", NUM_T), np.minimum, "Python's min: the smaller of two", "python")
+builtin("max", "max", Generic(("T", "T"), "T", NUM_T), np.maximum, "Python's max: the larger of two", "python")
+builtin("abs", "abs", Generic(("T",), "T", NUM_T), np.abs, "Python's abs (abs of i32 MIN is MIN)", "python")
+builtin("len", "arrayLength", None, len, "Python's len of a storage array: its element count (u32)", "python",
+        special="len")
+
+builtin("count_one_bits", "countOneBits", Generic(("T",), "T", INT_T), lambda e: np.bitwise_count(_bits(np.asarray(e))).astype(np.asarray(e).dtype),
+        "number of 1 bits", "bits")
+builtin("reverse_bits", "reverseBits", Generic(("T",), "T", INT_T), _reverse_bits, "bit order reversed", "bits")
+builtin("extract_bits", "extractBits", Generic(("T", "u32", "u32"), "T", INT_T), _extract_bits,
+        "extract_bits(e, offset, count): bits offset..offset+count-1 (sign-extended for i32)", "bits")
+builtin("unpack4x8snorm", "unpack4x8snorm", Generic(("u32",), "vec4<f32>"), lambda e: _unpack4x8(e, True),
+        "four signed 8-bit normalized values to vec4<f32>", "packing")
+builtin("unpack4x8unorm", "unpack4x8unorm", Generic(("u32",), "vec4<f32>"), lambda e: _unpack4x8(e, False),
+        "four unsigned 8-bit normalized values to vec4<f32>", "packing")
+builtin("unpack2x16float", "unpack2x16float", Generic(("u32",), "vec2<f32>"), _unpack2x16float,
+        "two f16 in a u32 to vec2<f32>", "packing")
+builtin("pack2x16float", "pack2x16float", Generic(("vec2<f32>",), "u32"), _pack2x16float,
+        "vec2<f32> to two f16 in a u32", "packing")
+builtin("bitcast", "bitcast", None, None, "bitcast(T, x): reinterpret the bits of x as type T (same size)",
+        "packing", special="bitcast")
+
+for _name, _wgsl, _doc in [("global_id", "global_invocation_id", "this invocation's id in the whole grid (vec3<u32>)"),
+                           ("local_id", "local_invocation_id", "this invocation's id in its workgroup (vec3<u32>)"),
+                           ("workgroup_id", "workgroup_id", "this workgroup's id in the grid (vec3<u32>)"),
+                           ("num_workgroups", "num_workgroups", "the grid size in workgroups (vec3<u32>)"),
+                           ("local_index", "local_invocation_index", "local_id flattened (u32)"),
+                           ("subgroup_invocation_id", "subgroup_invocation_id", "this invocation's lane in its subgroup (u32)"),
+                           ("subgroup_size", "subgroup_size", "lanes in a subgroup (u32; never assume one)")]:
+    builtin(_name, _wgsl, None, None, _doc, "invocation", special="invocation_id",
+            features=frozenset({"subgroups"}) if _name.startswith("subgroup") else frozenset())
+
+builtin("barrier", "workgroupBarrier", None, None, "workgroup memory and execution barrier", "synchronization",
+        special="barrier")
+builtin("storage_barrier", "storageBarrier", None, None, "storage memory barrier", "synchronization",
+        special="barrier")
+builtin("shared", "var<workgroup>", None, None,
+        "shared(T, n): a workgroup array of n T (n a literal or a Const parameter); statement level only",
+        "memory", special="shared")
+
+for _name, _wgsl in [("atomic_add", "atomicAdd"), ("atomic_sub", "atomicSub"), ("atomic_max", "atomicMax"),
+                     ("atomic_min", "atomicMin"), ("atomic_and", "atomicAnd"), ("atomic_or", "atomicOr"),
+                     ("atomic_xor", "atomicXor"), ("atomic_exchange", "atomicExchange")]:
+    builtin(_name, _wgsl, None, None, f"{_name}(array, index, value): {_wgsl} on array[index], returns the old value",
+            "atomic", special="atomic")
+builtin("atomic_load", "atomicLoad", None, None, "atomic_load(array, index)", "atomic", special="atomic")
+builtin("atomic_store", "atomicStore", None, None, "atomic_store(array, index, value)", "atomic", special="atomic")
+
+for _name, _wgsl, _sig, _doc in [
+    ("subgroup_add", "subgroupAdd", Generic(("T",), "T", NUM_T), "sum over the subgroup's active lanes"),
+    ("subgroup_max", "subgroupMax", Generic(("T",), "T", NUM_T), "maximum over the subgroup"),
+    ("subgroup_min", "subgroupMin", Generic(("T",), "T", NUM_T), "minimum over the subgroup"),
+    ("subgroup_broadcast", "subgroupBroadcast", Generic(("T", "u32"), "T", NUM_T),
+     "subgroup_broadcast(x, lane): x of that lane (lane a constant)"),
+    ("subgroup_shuffle", "subgroupShuffle", Generic(("T", "u32"), "T", NUM_T), "subgroup_shuffle(x, lane): x of that lane"),
+]:
+    builtin(_name, _wgsl, _sig, None, _doc, "subgroup", features=frozenset({"subgroups"}))
+
+
+# -- operators ------------------------------------------------------------------------------------
+
+operator("Add", "+", "+", Arithmetic(NUMBERS), _wrap(np.add))
+operator("Sub", "-", "-", Arithmetic(NUMBERS), _wrap(np.subtract))
+operator("Mult", "*", "*", Arithmetic(NUMBERS), _wrap(np.multiply))
+operator("Div", "/", "/", Arithmetic(NUMBERS), wgsl_div)
+operator("FloorDiv", "//", "/", Arithmetic(NUMBERS), wgsl_floordiv)
+operator("Mod", "%", "%", Arithmetic(NUMBERS), wgsl_rem)
+operator("BitAnd", "&", "&", Generic(("T", "T"), "T", INT_T + (bool_,)), _wrap(np.bitwise_and))
+operator("BitOr", "|", "|", Generic(("T", "T"), "T", INT_T + (bool_,)), _wrap(np.bitwise_or))
+operator("BitXor", "^", "^", Generic(("T", "T"), "T", INT_T), _wrap(np.bitwise_xor))
+operator("LShift", "<<", "<<", Generic(("T", "U"), "T", INT_T), wgsl_shl)
+operator("RShift", ">>", ">>", Generic(("T", "U"), "T", INT_T), wgsl_shr)
+operator("Eq", "==", "==", Generic(("T", "T"), "B", ANY_TYPES), np.equal)
+operator("NotEq", "!=", "!=", Generic(("T", "T"), "B", ANY_TYPES), np.not_equal)
+operator("Lt", "<", "<", Generic(("T", "T"), "B", NUM_T), np.less)
+operator("LtE", "<=", "<=", Generic(("T", "T"), "B", NUM_T), np.less_equal)
+operator("Gt", ">", ">", Generic(("T", "T"), "B", NUM_T), np.greater)
+operator("GtE", ">=", ">=", Generic(("T", "T"), "B", NUM_T), np.greater_equal)
+operator("And", "and", "&&", Generic(("bool", "bool"), "bool"), np.logical_and)
+operator("Or", "or", "||", Generic(("bool", "bool"), "bool"), np.logical_or)
+operator("Not", "not", "!", Generic(("T",), "T", shaped(bool_)), np.logical_not)
+operator("USub", "-", "-", Generic(("T",), "T", shaped(*SIGNED)), lambda a: _wrap(np.subtract)(np.zeros_like(a), a))
+operator("Invert", "~", "~", Generic(("T",), "T", INT_T), np.invert)

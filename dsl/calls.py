@@ -1,0 +1,238 @@
+"""What a call in a kernel means, by callee: a registry builtin (plain or special), a type used
+as a conversion or constructor, a @func, or (an error) a plain Python function."""
+from __future__ import annotations
+
+import ast
+
+from .builtins import Builtin
+from .frontend import Builder, Expr, Symbol, placeholder
+from .gpu import builtin_of
+from .signatures import SignatureError, convertible, describe
+from .types import (ABSTRACT_INT, Abstract, ArrayType, Atomic, Scalar, StructType, Vector, _VectorFamily, i32,
+                    size_of, type_from_python, u32)
+
+VEC3_U32 = Vector(3, u32)
+
+
+def call(b: Builder, callee, node: ast.Call) -> Expr:
+    func = getattr(callee, "__dsl_func__", None)
+    if func is not None:
+        return call_func(b, func, node)
+    builtin = builtin_of(callee)
+    if builtin is not None:
+        if node.keywords:
+            raise b.error(f"{builtin.name} takes no keyword arguments", node.keywords[0])
+        special = SPECIALS.get(builtin.special) if builtin.special else None
+        return special(b, builtin, node) if special else call_builtin(b, builtin, node)
+    t = type_from_python(callee)
+    if isinstance(t, Scalar):
+        return convert(b, t, node)
+    if isinstance(t, Vector):
+        return construct_vector(b, t, node)
+    if isinstance(t, StructType):
+        return construct_struct(b, t, node)
+    if callee is range:
+        raise b.error("range(...) can only be used as the iterable of a for loop", node)
+    if isinstance(callee, _VectorFamily):
+        raise b.error(f"say which vector: {callee!r}[f32](...) or {callee!r}f(...)", node.func)
+    name = getattr(callee, "__name__", ast.unparse(node.func))
+    raise b.error(f"'{name}' is a plain Python function; only @func functions, gpu builtins, types and "
+                  "min/max/abs/len can be called in a kernel (decorate it with @func)", node.func)
+
+
+def args_of(b: Builder, node: ast.Call) -> list[Expr]:
+    for a in node.args:
+        if isinstance(a, ast.Starred):
+            raise b.error("unsupported Python syntax: *args in a call", a)
+    return [b.value(a) for a in node.args]
+
+
+def call_builtin(b: Builder, builtin: Builtin, node: ast.Call) -> Expr:
+    args = args_of(b, node)
+    try:
+        targets, result = builtin.signature.resolve([a.type for a in args])
+    except SignatureError as exc:
+        raise b.error(f"{builtin.name}: {exc}", node) from None
+    if builtin.name == "subgroup_broadcast" and args[1].value is None:
+        raise b.error("subgroup_broadcast's lane must be a constant; use subgroup_shuffle for a variable lane", node.args[1])
+    coerced = [b.coerce(a, t, n, f"argument {i + 1}") for i, (a, t, n) in enumerate(zip(args, targets, node.args))]
+    b.unit.features |= builtin.features
+    b.unit.note_type(result)
+    return Expr(f"{builtin.wgsl}({', '.join(a.code for a in coerced)})", result)
+
+
+def expect_args(b: Builder, builtin: Builtin, node: ast.Call, count: int | tuple[int, ...]) -> None:
+    counts = (count,) if isinstance(count, int) else count
+    if len(node.args) not in counts:
+        raise b.error(f"{builtin.name} takes {' or '.join(map(str, counts))} argument(s), got {len(node.args)}", node)
+
+
+def invocation_id(b: Builder, builtin: Builtin, node: ast.Call) -> Expr:
+    expect_args(b, builtin, node, 0)
+    if b.kind != "kernel":
+        raise b.error(f"gpu.{builtin.name}() is only available in a kernel; pass it to the func as an argument", node)
+    b.unit.features |= builtin.features
+    name = b.unit.entry_builtins.get(builtin.wgsl)
+    if name is None:
+        name = b.unit.entry_builtins[builtin.wgsl] = b.fresh(f"{builtin.name}_")
+    return Expr(name, VEC3_U32 if builtin.name.endswith("_id") and "subgroup" not in builtin.name else u32)
+
+
+def barrier(b: Builder, builtin: Builtin, node: ast.Call) -> Expr:
+    expect_args(b, builtin, node, 0)
+    return Expr(f"{builtin.wgsl}()", None)
+
+
+def shared_misplaced(b: Builder, builtin: Builtin, node: ast.Call) -> Expr:
+    raise b.error("gpu.shared(...) must be assigned to a new name at the top level of a kernel: "
+                  "tile = gpu.shared(f32, 64)", node)
+
+
+def declare_shared(b: Builder, target: ast.Name, node: ast.Call) -> None:
+    if b.kind != "kernel" or len(b.scopes) != 2:
+        shared_misplaced(b, None, node)
+    if b.lookup(target.id) is not None:
+        raise b.error(f"'{target.id}' is already declared", target)
+    if len(node.args) != 2 or node.keywords:
+        raise b.error("gpu.shared takes (element type, count)", node)
+    obj = b.python_object(node.args[0])
+    elem = type_from_python(obj) if obj is not b._MISSING else None
+    if not isinstance(elem, (Scalar, Vector, StructType, Atomic)):
+        raise b.error(f"'{ast.unparse(node.args[0])}' is not an element type for gpu.shared", node.args[0])
+    count_node = node.args[1]
+    sym = b.lookup(count_node.id) if isinstance(count_node, ast.Name) else None
+    if sym is not None and sym.kind == "const" and sym.type in (u32, i32):
+        count: int | str = sym.code
+    else:
+        size = b.value(count_node) if sym is None else None
+        if size is None or size.type != ABSTRACT_INT or size.value is None:
+            raise b.error("gpu.shared's size must be a literal integer or a Const[u32] parameter", count_node)
+        if size.value <= 0:
+            raise b.error("gpu.shared's size must be positive", count_node)
+        count = size.value
+    t = ArrayType(elem, count, "read_write")
+    sym = b.declare(target.id, t, "shared")
+    b.unit.shared.append((sym.code, t, node))
+
+
+def atomic(b: Builder, builtin: Builtin, node: ast.Call) -> Expr:
+    name = builtin.name
+    expect_args(b, builtin, node, 2 if name == "atomic_load" else 3)
+    array = b.value(node.args[0])
+    t = array.type
+    if not (isinstance(t, ArrayType) and isinstance(t.elem, Atomic)):
+        raise b.error(f"gpu.{name} needs an array of Atomic[u32] or Atomic[i32], got {describe(t)}", node.args[0])
+    if not array.symbol or not array.symbol.element_writable:
+        raise b.error(f"gpu.{name} needs a writable array: annotate it RW[Array[{t.elem!r}]]", node.args[0])
+    index = b.value(node.args[1])
+    if not (index.type in (i32, u32) or index.type == ABSTRACT_INT):
+        raise b.error(f"an index must be i32 or u32, got {describe(index.type)}", node.args[1])
+    ref = f"&{array.code}[{index.code}]"
+    if name == "atomic_load":
+        return Expr(f"{builtin.wgsl}({ref})", t.elem.elem)
+    value = b.coerce(b.value(node.args[2]), t.elem.elem, node.args[2], "the atomic operand")
+    return Expr(f"{builtin.wgsl}({ref}, {value.code})", None if name == "atomic_store" else t.elem.elem)
+
+
+def length(b: Builder, builtin: Builtin, node: ast.Call) -> Expr:
+    expect_args(b, builtin, node, 1)
+    array = b.value(node.args[0])
+    if not (isinstance(array.type, ArrayType) and array.symbol and array.symbol.kind == "storage"):
+        raise b.error(f"len() takes an Array parameter, got {describe(array.type)}", node.args[0])
+    return Expr(f"arrayLength(&{array.code})", u32)
+
+
+def bitcast(b: Builder, builtin: Builtin, node: ast.Call) -> Expr:
+    expect_args(b, builtin, node, 2)
+    obj = b.python_object(node.args[0])
+    t = type_from_python(obj) if obj is not b._MISSING else None
+    if not isinstance(t, (Scalar, Vector)) or "bool" in t.wgsl:
+        raise b.error(f"bitcast's first argument must be a numeric type such as u32 or vec2[f32], "
+                      f"got '{ast.unparse(node.args[0])}'", node.args[0])
+    x = b.concrete(b.value(node.args[1]), node.args[1])
+    if not isinstance(x.type, (Scalar, Vector)) or "bool" in x.type.wgsl or size_of(x.type) != size_of(t):
+        raise b.error(f"bitcast cannot reinterpret {describe(x.type)} as {t}: sizes differ", node)
+    b.unit.note_type(t)
+    return Expr(f"bitcast<{t.wgsl}>({x.code})", t)
+
+
+SPECIALS = {"invocation_id": invocation_id, "barrier": barrier, "shared": shared_misplaced, "atomic": atomic,
+            "len": length, "bitcast": bitcast}
+
+
+def convert(b: Builder, t: Scalar, node: ast.Call) -> Expr:
+    if node.keywords or len(node.args) > 1:
+        raise b.error(f"{t}(...) takes one value", node)
+    if not node.args:
+        return b.literal(False if t.name == "bool" else 0, t, node)
+    x = b.value(node.args[0])
+    if isinstance(x.type, Abstract) and x.value is not None:
+        value = x.value
+        if t.is_int:
+            value = int(value)  # Python's int() truncates, as WGSL's conversion does
+        return b.literal(bool(value) if t.name == "bool" else value, t, node)
+    if not isinstance(x.type, Scalar):
+        raise b.error(f"{t}(...) converts scalars, got {describe(x.type)}", node.args[0])
+    if x.type == t:
+        return x
+    b.unit.note_type(t)
+    return Expr(f"{t.wgsl}({x.code})", t)
+
+
+def construct_vector(b: Builder, t: Vector, node: ast.Call) -> Expr:
+    if node.keywords:
+        raise b.error("vector constructors take positional arguments", node)
+    args = args_of(b, node)
+    b.unit.note_type(t)
+    if len(args) == 1 and isinstance(args[0].type, Vector) and args[0].type.n == t.n:
+        return Expr(f"{t.wgsl}({args[0].code})", t)  # component-wise conversion
+    parts, count = [], 0
+    for a, n in zip(args, node.args):
+        if isinstance(a.type, Vector):
+            if a.type.elem != t.elem:
+                raise b.error(f"{t} cannot take a {a.type} component; convert it first", n)
+            count += a.type.n
+            parts.append(a.code)
+        else:
+            if not convertible(a.type, t.elem):
+                raise b.error(f"{t} components must be {t.elem}, got {describe(a.type)}", n)
+            count += 1
+            parts.append(b.coerce(a, t.elem, n).code)
+    if count not in (0, 1, t.n):
+        raise b.error(f"{t} needs {t.n} components, got {count}", node)
+    return Expr(f"{t.wgsl}({', '.join(parts)})", t)
+
+
+def bind_arguments(b: Builder, node: ast.Call, names: list[str], what: str) -> list[ast.AST]:
+    """Positional and keyword arguments matched to parameter names, as Python would."""
+    if len(node.args) > len(names):
+        raise b.error(f"{what} takes {len(names)} argument(s), got {len(node.args)}", node)
+    given = dict(zip(names, node.args))
+    for kw in node.keywords:
+        if kw.arg is None or kw.arg not in names:
+            raise b.error(f"{what} has no parameter '{kw.arg}'", kw)
+        if kw.arg in given:
+            raise b.error(f"{what} got '{kw.arg}' twice", kw)
+        given[kw.arg] = kw.value
+    missing = [n for n in names if n not in given]
+    if missing:
+        raise b.error(f"{what} is missing {', '.join(repr(m) for m in missing)}", node)
+    return [given[n] for n in names]
+
+
+def construct_struct(b: Builder, t: StructType, node: ast.Call) -> Expr:
+    nodes = bind_arguments(b, node, [n for n, _ in t.fields], t.name)
+    codes = [b.coerce(b.value(n), ft, n, f"field '{fname}'").code for n, (fname, ft) in zip(nodes, t.fields)]
+    b.unit.note_type(t)
+    return Expr(f"{t.name}({', '.join(codes)})", t)
+
+
+def call_func(b: Builder, f, node: ast.Call) -> Expr:
+    nodes = bind_arguments(b, node, [n for n, _ in f.params], f.name)
+    codes = [b.coerce(b.value(n), pt, n, f"argument '{pname}'").code for n, (pname, pt) in zip(nodes, f.params)]
+    b.unit.merge(f.unit)
+    b.unit.funcs.setdefault(id(f), f)
+    return Expr(f"{placeholder(f)}({', '.join(codes)})", f.return_type)
+
+
+__all__ = ["call", "declare_shared", "Symbol"]

@@ -1,0 +1,295 @@
+"""@kernel: a compute entry point. Parameters become bindings (storage arrays, struct uniforms, one
+uniform packing every scalar) or WGSL overrides (Const); the body goes through the front end; the
+result knows its WGSL, bindings, features and limits, and launches on wgpu-py."""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from typeguard import typechecked
+
+from .errors import CompileError, Source
+from .frontend import Builder, Symbol, Unit, names_in
+from .module import assemble
+from .source import evaluate_annotation, parse, python_scope
+from .types import (ArrayType, Atomic, ConstType, Scalar, StructType, Type, Vector, is_host_shareable, size_of,
+                    stride_of)
+from .wgsl_text import identifier, literal
+
+# WebGPU's default limits: a kernel within them runs on every adapter, browsers included.
+MAX_INVOCATIONS = 256
+MAX_WORKGROUP_SIZE = (256, 256, 64)
+MAX_WORKGROUP_STORAGE = 16384
+
+
+class Binding(NamedTuple):
+    index: int
+    name: str  # the parameter's name; "scalars" for the uniform that packs the scalar parameters
+    kind: str  # "storage" or "uniform"
+    access: str  # "read" or "read_write"
+    element: str  # WGSL type of an element (storage) or of the whole uniform
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: Type
+    role: str  # "storage", "uniform", "scalar" or "const"
+    binding: int | None = None
+    default: Any = None
+
+
+@dataclass
+class _Compiled:
+    """Everything about a kernel that does not depend on Const values."""
+
+    name: str
+    source: Source
+    node: ast.FunctionDef
+    params: list[Param]
+    bindings: list[Binding]
+    scalars: StructType | None
+    unit: Unit
+    declarations: list[str]
+    entry_attrs: list[str | int]  # workgroup size entries: ints or Const names
+    entry: str
+    module_names: set[str]  # names declared at module scope, which func names must avoid
+
+
+class Kernel:
+    """A compiled kernel. `specialize(**consts)` returns a copy with other Const values."""
+
+    def __init__(self, compiled: _Compiled, constants: dict[str, Any]):
+        self._c = compiled
+        self.constants = dict(constants)
+        self._check_limits()
+
+    # -- what a kernel is ----------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._c.name
+
+    @property
+    def entry_point(self) -> str:
+        return identifier(self._c.name)
+
+    @property
+    def params(self) -> list[Param]:
+        return list(self._c.params)
+
+    @property
+    def bindings(self) -> list[Binding]:
+        return list(self._c.bindings)
+
+    @property
+    def scalar_layout(self) -> StructType | None:
+        return self._c.scalars
+
+    @property
+    def features(self) -> frozenset[str]:
+        return frozenset(self._c.unit.features)
+
+    @property
+    def workgroup_size(self) -> tuple[int, int, int]:
+        sizes = [self.constants[s] if isinstance(s, str) else s for s in self._c.entry_attrs]
+        return tuple(sizes + [1] * (3 - len(sizes)))  # type: ignore[return-value]
+
+    @property
+    def wgsl(self) -> str:
+        return self.wgsl_for("naga")
+
+    def wgsl_for(self, target: str) -> str:
+        """The module for a WGSL implementation: "naga" (wgpu-py, Firefox) or "tint" (Chromium)."""
+        if target not in ("naga", "tint"):
+            raise ValueError(f"unknown WGSL target {target!r}: use 'naga' or 'tint'")
+        c = self._c
+        overrides = [f"override {identifier(p.name)}: {p.type.elem.wgsl} = {literal(self.constants[p.name], p.type.elem)};"
+                     for p in c.params if p.role == "const"]
+        return assemble(unit=c.unit, header=overrides, declarations=c.declarations, entry=c.entry,
+                        taken=set(c.module_names), target=target)
+
+    def workgroup_storage_bytes(self) -> int:
+        return sum(self._shared_bytes(t) for _, t, _ in self._c.unit.shared)
+
+    def _shared_bytes(self, t: ArrayType) -> int:
+        count = t.count
+        if isinstance(count, str):
+            count = next(self.constants[p.name] for p in self._c.params if identifier(p.name) == count)
+        return int(count) * stride_of(t.elem)
+
+    def _check_limits(self) -> None:
+        c = self._c
+        deco = next((d for d in c.node.decorator_list), c.node)
+        size = self.workgroup_size
+        if any(s < 1 for s in size):
+            raise CompileError(f"workgroup size {size} must be positive in every dimension", c.source, deco)
+        if any(s > m for s, m in zip(size, MAX_WORKGROUP_SIZE)) or size[0] * size[1] * size[2] > MAX_INVOCATIONS:
+            raise CompileError(f"workgroup size {size} has {size[0] * size[1] * size[2]} invocations; WebGPU allows "
+                               f"at most {MAX_INVOCATIONS} (and {MAX_WORKGROUP_SIZE} per dimension) by default",
+                               c.source, deco)
+        total = 0
+        for _, t, node in c.unit.shared:
+            total += self._shared_bytes(t)
+            if total > MAX_WORKGROUP_STORAGE:
+                raise CompileError(f"workgroup arrays need {total} bytes; WebGPU guarantees only "
+                                   f"{MAX_WORKGROUP_STORAGE} (16 KiB) of workgroup storage", c.source, node)
+
+    # -- using it ---------------------------------------------------------------------------------------
+    def specialize(self, **values) -> Kernel:
+        consts = {p.name: p for p in self._c.params if p.role == "const"}
+        new = dict(self.constants)
+        for name, value in values.items():
+            p = consts.get(name)
+            if p is None:
+                raise CompileError(f"kernel {self.name} has no Const parameter '{name}' "
+                                   f"(it has: {', '.join(consts) or 'none'})")
+            try:
+                literal(value, p.type.elem)
+            except (ValueError, TypeError) as exc:
+                raise CompileError(f"Const parameter '{name}' of kernel {self.name}: {exc}") from None
+            if p.type.elem.is_int and (isinstance(value, float) or isinstance(value, bool)):
+                raise CompileError(f"Const parameter '{name}' is {p.type.elem}, got {value!r}")
+            new[name] = value
+        return Kernel(self._c, new)
+
+    @typechecked
+    def launch(self, grid: int | tuple | list, **args: Any) -> dict:
+        """Run on the default wgpu-py adapter. Arrays go by parameter name, structs as tuple/dict,
+        scalars as numbers, Const values as overrides. Returns every RW array as numpy, by name."""
+        from host.native import launch  # noqa: PLC0415 - the DSL compiles without wgpu loaded
+        consts = {k: args.pop(k) for k in [p.name for p in self._c.params if p.role == "const"] if k in args}
+        kernel = self.specialize(**consts) if consts else self
+        return launch(kernel, grid, args)
+
+    def __repr__(self) -> str:
+        return f"<dsl kernel {self.name} workgroup_size={self.workgroup_size} features={sorted(self.features)}>"
+
+
+ENTRY_BUILTIN_TYPES = {"local_invocation_index": "u32", "subgroup_invocation_id": "u32", "subgroup_size": "u32"}
+
+
+def _compile(fn, workgroup_size: tuple) -> Kernel:
+    source, node = parse(fn)
+    if not isinstance(node, ast.FunctionDef):
+        raise CompileError("@kernel decorates a function", source, node)
+    scope = python_scope(fn)
+    args = node.args
+    if args.vararg or args.kwarg:
+        raise CompileError("a kernel cannot take *args or **kwargs", source, args.vararg or args.kwarg)
+    if node.returns is not None and not (isinstance(node.returns, ast.Constant) and node.returns.value is None):
+        raise CompileError("a kernel returns nothing; write results to an RW array", source, node.returns)
+    all_args = args.posonlyargs + args.args + args.kwonlyargs
+    defaults = dict(zip([a.arg for a in (args.posonlyargs + args.args)][::-1], args.defaults[::-1]))
+    defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})
+
+    unit, params, bindings, symbols, declarations, scalar_fields, constants = Unit(), [], [], {}, [], [], {}
+    taken = names_in(node) | {identifier(node.name)}
+    for a in all_args:
+        if a.annotation is None:
+            raise CompileError(f"parameter '{a.arg}' needs a type annotation", source, a)
+        t = evaluate_annotation(a.annotation, scope, source, f"parameter '{a.arg}'")
+        code = identifier(a.arg)
+        default = defaults.get(a.arg)
+        if isinstance(t, ConstType):
+            if default is None:
+                raise CompileError(f"Const parameter '{a.arg}' needs a default value, e.g. {a.arg}: Const[u32] = 64",
+                                   source, a)
+            try:
+                value = ast.literal_eval(default)
+                literal(value, t.elem)
+            except (ValueError, TypeError) as exc:
+                raise CompileError(f"the default of Const parameter '{a.arg}' must be a {t.elem} literal: {exc}",
+                                   source, default) from None
+            constants[a.arg] = value
+            params.append(Param(a.arg, t, "const", None, value))
+            symbols[a.arg] = Symbol(code, t.elem, "const")
+            unit.note_type(t.elem)
+            continue
+        if default is not None:
+            raise CompileError(f"only Const parameters take defaults; '{a.arg}' is {t!r}", source, default)
+        if isinstance(t, ArrayType):
+            if not is_host_shareable(t.elem) and not isinstance(t.elem, Atomic):
+                raise CompileError(f"an Array of {t.elem!r} cannot live in a buffer (bool has no memory layout); "
+                                   "use u32", source, a.annotation)
+            if isinstance(t.elem, Atomic) and t.access != "read_write":
+                raise CompileError("an array of atomics must be RW[Array[Atomic[...]]]", source, a.annotation)
+            index = len(bindings)
+            bindings.append(Binding(index, a.arg, "storage", t.access, t.elem.wgsl))
+            params.append(Param(a.arg, t, "storage", index))
+            declarations.append(f"@group(0) @binding({index}) var<storage, {t.access}> {code}: {t.wgsl};")
+            symbols[a.arg] = Symbol(code, t, "storage")
+        elif isinstance(t, StructType):
+            if not is_host_shareable(t):
+                raise CompileError(f"struct {t.name} has a bool field, so it cannot be a parameter", source, a.annotation)
+            index = len(bindings)
+            bindings.append(Binding(index, a.arg, "uniform", "read", t.wgsl))
+            params.append(Param(a.arg, t, "uniform", index))
+            declarations.append(f"@group(0) @binding({index}) var<uniform> {code}: {t.wgsl};")
+            symbols[a.arg] = Symbol(code, t, "uniform")
+        elif isinstance(t, (Scalar, Vector)):
+            if not is_host_shareable(t):
+                raise CompileError(f"a {t} parameter cannot be passed to the GPU; use u32", source, a.annotation)
+            scalar_fields.append((a.arg, t))
+            params.append(Param(a.arg, t, "scalar"))
+        else:
+            raise CompileError(f"a kernel parameter cannot be {t!r}", source, a.annotation)
+        unit.note_type(t)
+
+    scalars = None
+    if scalar_fields:
+        var = _fresh(taken, "scalars")
+        scalars = StructType(_fresh(taken, "Scalars"), tuple(scalar_fields))
+        index = len(bindings)
+        bindings.append(Binding(index, var, "uniform", "read", scalars.wgsl))
+        params = [Param(p.name, p.type, p.role, index if p.role == "scalar" else p.binding, p.default) for p in params]
+        declarations.append(f"@group(0) @binding({index}) var<uniform> {var}: {scalars.wgsl};")
+        for name, t in scalar_fields:
+            symbols[name] = Symbol(f"{var}.{identifier(name)}", t, "scalar")
+        unit.note_type(scalars)
+
+    entry_attrs = _workgroup_size(workgroup_size, symbols, source, node)
+    builder = Builder(source, unit, symbols, kind="kernel", return_type=None, py_scope=scope, own_name=fn.__name__,
+                      taken=taken)
+    body = builder.function_body(node.body)
+    module_names = {identifier(node.name), *(identifier(p.name) for p in params if p.role != "scalar"),
+                    *(name for name, _, _ in unit.shared)} | ({scalars.wgsl, var} if scalars else set())
+    declarations += [f"var<workgroup> {name}: {t.wgsl};" for name, t, _ in unit.shared]
+    ins = ", ".join(f"@builtin({b}) {name}: {ENTRY_BUILTIN_TYPES.get(b, 'vec3<u32>')}"
+                    for b, name in unit.entry_builtins.items())
+    size = ", ".join(identifier(s) if isinstance(s, str) else str(s) for s in entry_attrs)
+    entry = f"@compute @workgroup_size({size})\nfn {identifier(node.name)}({ins}) {{\n{body}\n}}"
+    compiled = _Compiled(fn.__name__, source, node, params, bindings, scalars, unit, declarations, entry_attrs,
+                         entry, module_names)
+    return Kernel(compiled, constants)
+
+
+def _fresh(taken: set[str], base: str) -> str:
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}{n}", n + 1
+    taken.add(name)
+    return name
+
+
+def _workgroup_size(size, symbols: dict[str, Symbol], source: Source, node: ast.FunctionDef) -> list:
+    deco = next((d for d in node.decorator_list), node)
+    if isinstance(size, (int, str)):
+        size = (size,)
+    if not isinstance(size, tuple) or not 1 <= len(size) <= 3:
+        raise CompileError(f"workgroup_size must be a tuple of 1 to 3 entries, got {size!r}", source, deco)
+    for s in size:
+        if isinstance(s, str):
+            sym = symbols.get(s)
+            if sym is None or sym.kind != "const" or sym.type.name not in ("u32", "i32"):
+                raise CompileError(f"workgroup_size names '{s}', which is not a Const[u32] parameter", source, deco)
+        elif not isinstance(s, int) or isinstance(s, bool):
+            raise CompileError(f"workgroup_size entries are ints or Const parameter names, got {s!r}", source, deco)
+    return list(size)
+
+
+def kernel(fn=None, *, workgroup_size: tuple | int = (64,)):
+    """Compile a function into a compute kernel: @kernel(workgroup_size=(64,))."""
+    if fn is None:
+        return lambda f: _compile(f, workgroup_size)
+    return _compile(fn, workgroup_size)

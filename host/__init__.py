@@ -1,0 +1,1 @@
+"""What runs kernels and models: the native executor (wgpu-py) and the command line."""
