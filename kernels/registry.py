@@ -1,0 +1,43 @@
+"""The kernel library's index: each kernel beside its numpy reference and an example input, so
+`pywgsl kernels --check` and the tests can run every kernel against its reference."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from dsl import Kernel
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    kernel: Kernel
+    reference: Callable[..., dict]  # numpy: the launch arguments -> the expected RW arrays
+    example: Callable[[np.random.Generator], tuple[dict, tuple]]  # -> (launch arguments, grid)
+    tolerance: float
+
+    def check(self, seed: int = 0) -> tuple[float, bool]:
+        """Run the kernel on the default adapter and compare with the reference: (max abs diff, pass)."""
+        args, grid = self.example(np.random.default_rng(seed))
+        got = self.kernel.launch(grid, **args)
+        want = self.reference(**args)
+        diff = max(float(np.max(np.abs(got[k].astype(np.float64) - np.asarray(v, np.float64)), initial=0.0))
+                   for k, v in want.items())
+        return diff, diff <= self.tolerance
+
+
+LIBRARY: dict[str, Entry] = {}
+
+
+def register(name: str, kernel: Kernel, reference, example, tolerance: float) -> None:
+    if name in LIBRARY:
+        raise ValueError(f"kernel {name!r} is registered twice")
+    LIBRARY[name] = Entry(name, kernel, reference, example, tolerance)
+
+
+def library() -> dict[str, Entry]:
+    """Every kernel of the library (importing the modules registers them)."""
+    from . import elementwise, reductions  # noqa: F401,PLC0415
+    return LIBRARY
