@@ -12,6 +12,7 @@ from .types import (ABSTRACT_INT, Abstract, ArrayType, Atomic, Scalar, StructTyp
                     size_of, type_from_python, u32)
 
 VEC3_U32 = Vector(3, u32)
+U32_INVOCATION_VALUES = frozenset({"local_invocation_index", "subgroup_invocation_id", "subgroup_size"})
 
 
 def call(b: Builder, callee, node: ast.Call) -> Expr:
@@ -75,7 +76,7 @@ def invocation_id(b: Builder, builtin: Builtin, node: ast.Call) -> Expr:
     name = b.unit.entry_builtins.get(builtin.wgsl)
     if name is None:
         name = b.unit.entry_builtins[builtin.wgsl] = b.fresh(f"{builtin.name}_")
-    return Expr(name, VEC3_U32 if builtin.name.endswith("_id") and "subgroup" not in builtin.name else u32)
+    return Expr(name, u32 if builtin.wgsl in U32_INVOCATION_VALUES else VEC3_U32)
 
 
 def barrier(b: Builder, builtin: Builtin, node: ast.Call) -> Expr:
@@ -89,7 +90,7 @@ def shared_misplaced(b: Builder, builtin: Builtin, node: ast.Call) -> Expr:
 
 
 def declare_shared(b: Builder, target: ast.Name, node: ast.Call) -> None:
-    if b.kind != "kernel" or len(b.scopes) != 2:
+    if b.kind != "kernel" or b.depth != 1:
         shared_misplaced(b, None, node)
     if b.lookup(target.id) is not None:
         raise b.error(f"'{target.id}' is already declared", target)

@@ -89,7 +89,12 @@ class Builder:
                  return_type: Type | None, py_scope: dict[str, Any], own_name: str, taken: set[str]):
         self.source, self.unit, self.kind = source, unit, kind
         self.return_type, self.py_scope, self.own_name = return_type, py_scope, own_name
-        self.scopes: list[dict[str, Symbol]] = [dict(params)]
+        # Python scoping: params, then one function-wide scope for locals, then one per active loop
+        # variable. `assigned` holds the locals definitely assigned at this point (None: unreachable).
+        self.scopes: list[dict[str, Symbol]] = [dict(params), {}]
+        self.assigned: set[str] | None = set()
+        self.ended_loop_vars: set[str] = set()
+        self.hoisted: list[str] = []  # declarations of locals first assigned inside a block
         self.lines: list[str] = []
         self.depth = 1
         self.loops = 0
@@ -124,20 +129,23 @@ class Builder:
             raise self.error(f"{ast.unparse(node)} returns nothing, so it has no value", node)
         return e
 
-    def body(self, stmts: list[ast.stmt]) -> None:
-        self.scopes.append({})
+    def body(self, stmts: list[ast.stmt]) -> set[str] | None:
+        """Compile a nested block from the current state; returns the locals assigned at its end
+        and restores the state of before the block."""
+        before = self.assigned
+        self.assigned = None if before is None else set(before)
         self.depth += 1
         for s in stmts:
             self.build(s)
         self.depth -= 1
-        self.scopes.pop()
+        after, self.assigned = self.assigned, before
+        return after
 
     def function_body(self, stmts: list[ast.stmt]) -> str:
         """Compile a function's top-level statements; returns the WGSL body text."""
-        self.scopes.append({})
         for s in stmts:
             self.build(s)
-        return "\n".join(self.lines)
+        return "\n".join(self.hoisted + self.lines)
 
     def lookup(self, name: str) -> Symbol | None:
         for scope in reversed(self.scopes):
@@ -148,9 +156,13 @@ class Builder:
     def declare(self, name: str, t: Type, kind: str = "local") -> Symbol:
         code = wgsl_text.identifier(name)
         sym = Symbol(code, t, kind)
-        self.scopes[-1][name] = sym
+        self.scopes[1 if kind in ("local", "shared") else -1][name] = sym
         self.unit.note_type(t)
         return sym
+
+    def mark_assigned(self, name: str) -> None:
+        if self.assigned is not None:
+            self.assigned.add(name)
 
     def coerce(self, e: Expr, target: Type, node: ast.AST, what: str = "value") -> Expr:
         """e as type target: literals take the target type; other types must already match."""
@@ -191,6 +203,15 @@ class Builder:
                 return getattr(base, node.attr)
             except AttributeError:
                 raise self.error(f"{ast.unparse(node.value)} has no attribute '{node.attr}'", node) from None
+        if isinstance(node, ast.Subscript):  # a type spelled in the body: vec4[i32], Array[f32]
+            base = self.python_object(node.value)
+            index = self.python_object(node.slice)
+            if base is self._MISSING or index is self._MISSING or not hasattr(base, "__getitem__"):
+                return self._MISSING
+            try:
+                return base[index]
+            except (TypeError, KeyError, IndexError) as exc:
+                raise self.error(str(exc), node) from None
         return self._MISSING
 
     def python_constant(self, obj, node: ast.AST) -> Expr:
@@ -220,8 +241,13 @@ class Builder:
     def build_Name(self, node: ast.Name) -> Expr:
         sym = self.lookup(node.id)
         if sym is not None:
+            if sym.kind == "local" and self.assigned is not None and node.id not in self.assigned:
+                raise self.error(f"'{node.id}' may be used before it is assigned: it is assigned only in some "
+                                 "branches or loops above; give it a value before them", node)
             return Expr(sym.code, sym.type, None, sym)
         obj = self.python_object(node)
+        if obj is self._MISSING and node.id in self.ended_loop_vars:
+            raise self.error(f"the loop variable '{node.id}' is only visible inside its loop", node)
         if obj is self._MISSING:
             raise self.error(f"unknown name '{node.id}'", node)
         return self.python_constant(obj, node)
@@ -392,11 +418,26 @@ class Builder:
         if isinstance(target, ast.Name) and self.is_shared_call(node.value):
             from .calls import declare_shared
             return declare_shared(self, target, node.value)
-        if isinstance(target, ast.Name) and self.lookup(target.id) is None:
+        sym = self.lookup(target.id) if isinstance(target, ast.Name) else None
+        if isinstance(target, ast.Name) and sym is None:
             value = self.concrete(self.value(node.value), node.value)
             self.check_storable(value.type, node.value)
             sym = self.declare(target.id, value.type)
-            self.emit(f"var {sym.code}: {value.type.wgsl} = {value.code};")
+            if self.depth == 1:
+                self.emit(f"var {sym.code}: {value.type.wgsl} = {value.code};")
+            else:  # first assigned inside a block: declared at the top, as Python's function scope
+                self.hoisted.append(f"    var {sym.code}: {value.type.wgsl};")
+                self.emit(f"{sym.code} = {value.code};")
+            self.mark_assigned(target.id)
+            return
+        if sym is not None and sym.kind == "local":
+            value = self.value(node.value)
+            if value.type != sym.type and not isinstance(value.type, Abstract):
+                raise self.error(f"'{target.id}' was declared as {sym.type}; it cannot be re-assigned a "
+                                 f"{describe(value.type)} (use a new name or convert)", node.value)
+            value = self.coerce(value, sym.type, node.value, "the assigned value")
+            self.emit(f"{sym.code} = {value.code};")
+            self.mark_assigned(target.id)
             return
         dest = self.lvalue(target)
         value = self.coerce(self.value(node.value), dest.type, node.value, "the assigned value")
@@ -424,7 +465,12 @@ class Builder:
         if node.value is not None:
             code = " = " + self.coerce(self.value(node.value), t, node.value, "the assigned value").code
         sym = self.declare(node.target.id, t)
-        self.emit(f"var {sym.code}: {t.wgsl}{code};")
+        if self.depth == 1:
+            self.emit(f"var {sym.code}: {t.wgsl}{code};")
+        else:
+            self.hoisted.append(f"    var {sym.code}: {t.wgsl};")
+            self.emit(f"{sym.code}{code or (' = ' + t.wgsl + '()')};")
+        self.mark_assigned(node.target.id)  # an annotated name without a value starts at zero
 
     def build_AugAssign(self, node: ast.AugAssign) -> None:
         opname = type(node.op).__name__
@@ -461,17 +507,28 @@ class Builder:
     def build_If(self, node: ast.If) -> None:
         cond = self.condition(node.test)
         self.emit(f"if ({cond.code}) {{")
-        self.body(node.body)
+        self.assigned = self.if_chain(node)
+        self.emit("}")
+
+    def if_chain(self, node: ast.If) -> set[str] | None:
+        """The body and the elif/else branches of an if whose header is emitted; returns the locals
+        assigned on every path (a path that returns or breaks counts as assigning everything)."""
+        after_body = self.body(node.body)
         orelse = node.orelse
-        while len(orelse) == 1 and isinstance(orelse[0], ast.If):  # elif chains
+        if len(orelse) == 1 and isinstance(orelse[0], ast.If):  # elif
             cond = self.condition(orelse[0].test)
             self.emit(f"}} else if ({cond.code}) {{")
-            self.body(orelse[0].body)
-            orelse = orelse[0].orelse
-        if orelse:
+            before = self.assigned
+            after_else = self.if_chain(orelse[0])
+            self.assigned = before
+        elif orelse:
             self.emit("} else {")
-            self.body(orelse)
-        self.emit("}")
+            after_else = self.body(orelse)
+        else:
+            after_else = self.assigned
+        if after_body is None or after_else is None:
+            return after_else if after_body is None else after_body
+        return after_body & after_else
 
     def build_While(self, node: ast.While) -> None:
         if node.orelse:
@@ -482,6 +539,7 @@ class Builder:
         self.emit("}")
 
     def loop_body(self, stmts) -> None:
+        """A loop's body: what it assigns is not definite after the loop (it may run zero times)."""
         self.loops += 1
         self.body(stmts)
         self.loops -= 1
@@ -534,27 +592,32 @@ class Builder:
         self.loop_body(node.body)
         self.emit("}")
         self.scopes.pop()
+        self.ended_loop_vars.add(node.target.id)
 
     def build_Break(self, node: ast.Break) -> None:
         if not self.loops:
             raise self.error("break outside a loop", node)
         self.emit("break;")
+        self.assigned = None
 
     def build_Continue(self, node: ast.Continue) -> None:
         if not self.loops:
             raise self.error("continue outside a loop", node)
         self.emit("continue;")
+        self.assigned = None
 
     def build_Return(self, node: ast.Return) -> None:
         if node.value is None:
             if self.return_type is not None:
                 raise self.error(f"this func must return a {self.return_type}", node)
             self.emit("return;")
+            self.assigned = None
             return
         if self.return_type is None:
             raise self.error(f"a {self.kind} without a return annotation cannot return a value", node)
         value = self.coerce(self.value(node.value), self.return_type, node.value, "the returned value")
         self.emit(f"return {value.code};")
+        self.assigned = None
 
 
 def always_returns(stmts: list[ast.stmt]) -> bool:

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 from typeguard import typechecked
 
+from .calls import U32_INVOCATION_VALUES
 from .errors import CompileError, Source
 from .frontend import Builder, Symbol, Unit, names_in
 from .module import assemble
@@ -166,9 +167,6 @@ class Kernel:
         return f"<dsl kernel {self.name} workgroup_size={self.workgroup_size} features={sorted(self.features)}>"
 
 
-ENTRY_BUILTIN_TYPES = {"local_invocation_index": "u32", "subgroup_invocation_id": "u32", "subgroup_size": "u32"}
-
-
 def _compile(fn, workgroup_size: tuple) -> Kernel:
     source, node = parse(fn)
     if not isinstance(node, ast.FunctionDef):
@@ -255,7 +253,7 @@ def _compile(fn, workgroup_size: tuple) -> Kernel:
     module_names = {identifier(node.name), *(identifier(p.name) for p in params if p.role != "scalar"),
                     *(name for name, _, _ in unit.shared)} | ({scalars.wgsl, var} if scalars else set())
     declarations += [f"var<workgroup> {name}: {t.wgsl};" for name, t, _ in unit.shared]
-    ins = ", ".join(f"@builtin({b}) {name}: {ENTRY_BUILTIN_TYPES.get(b, 'vec3<u32>')}"
+    ins = ", ".join(f"@builtin({b}) {name}: {'u32' if b in U32_INVOCATION_VALUES else 'vec3<u32>'}"
                     for b, name in unit.entry_builtins.items())
     size = ", ".join(identifier(s) if isinstance(s, str) else str(s) for s in entry_attrs)
     entry = f"@compute @workgroup_size({size})\nfn {identifier(node.name)}({ins}) {{\n{body}\n}}"

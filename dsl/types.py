@@ -183,10 +183,11 @@ vec2, vec3, vec4 = _VectorFamily(2), _VectorFamily(3), _VectorFamily(4)
 
 
 class _ArrayMarker:
-    def __getitem__(self, elem: Type) -> ArrayType:
-        if isinstance(elem, (_VectorFamily, _ArrayMarker)) or not isinstance(elem, Type):
+    def __getitem__(self, elem) -> ArrayType:
+        t = type_from_python(elem)
+        if t is None or isinstance(t, (ArrayType, ConstType)):
             raise TypeError(f"Array[...] takes an element type, not {elem!r}")
-        return ArrayType(elem)
+        return ArrayType(t)
 
     def __repr__(self) -> str:
         return "Array"
