@@ -9,7 +9,7 @@ from typeguard import typechecked
 
 from .errors import CompileError
 from .frontend import Builder, Symbol, Unit, always_returns, names_in, placeholder
-from .source import evaluate_annotation, parse, python_scope
+from .source import NOT_EVALUATED, evaluate_annotation, parse, python_scope
 from .types import Scalar, StructType, Type, Vector
 from .wgsl_text import identifier
 
@@ -27,7 +27,8 @@ def struct(cls: type) -> type:
     fields: list[tuple[str, Type]] = []
     for stmt in node.body:
         if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-            t = evaluate_annotation(stmt.annotation, scope, source, f"field '{stmt.target.id}'")
+            t = evaluate_annotation(stmt.annotation, scope, source, f"field '{stmt.target.id}'",
+                                    cls.__dict__.get("__annotations__", {}).get(stmt.target.id, NOT_EVALUATED))
             if not isinstance(t, VALUE_TYPES):
                 raise CompileError(f"struct field '{stmt.target.id}' must be a scalar, vector or struct, not {t!r}",
                                    source, stmt.annotation)
@@ -63,7 +64,8 @@ class Func:
         for a in args.args:
             if a.annotation is None:
                 raise CompileError(f"parameter '{a.arg}' needs a type annotation", source, a)
-            t = evaluate_annotation(a.annotation, scope, source, f"parameter '{a.arg}'")
+            t = evaluate_annotation(a.annotation, scope, source, f"parameter '{a.arg}'",
+                                    fn.__annotations__.get(a.arg, NOT_EVALUATED))
             if not isinstance(t, VALUE_TYPES):
                 raise CompileError(f"a @func parameter must be a scalar, vector or struct, not {t!r}; "
                                    "arrays cannot be passed to funcs", source, a.annotation)
@@ -72,7 +74,8 @@ class Func:
             self.unit.note_type(t)
         self.return_type = None
         if node.returns is not None and not (isinstance(node.returns, ast.Constant) and node.returns.value is None):
-            self.return_type = evaluate_annotation(node.returns, scope, source, "the return value")
+            self.return_type = evaluate_annotation(node.returns, scope, source, "the return value",
+                                                   fn.__annotations__.get("return", NOT_EVALUATED))
             if not isinstance(self.return_type, VALUE_TYPES):
                 raise CompileError(f"a @func returns a scalar, vector or struct, not {self.return_type!r}",
                                    source, node.returns)

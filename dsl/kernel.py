@@ -13,7 +13,7 @@ from .calls import U32_INVOCATION_VALUES
 from .errors import CompileError, Source
 from .frontend import Builder, Symbol, Unit, names_in
 from .module import assemble
-from .source import evaluate_annotation, parse, python_scope
+from .source import NOT_EVALUATED, evaluate_annotation, parse, python_scope
 from .types import (ArrayType, Atomic, ConstType, Scalar, StructType, Type, Vector, is_host_shareable, size_of,
                     stride_of)
 from .wgsl_text import identifier, literal
@@ -181,12 +181,13 @@ def _compile(fn, workgroup_size: tuple) -> Kernel:
     defaults = dict(zip([a.arg for a in (args.posonlyargs + args.args)][::-1], args.defaults[::-1]))
     defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})
 
+    annotations = getattr(fn, "__annotations__", {})
     unit, params, bindings, symbols, declarations, scalar_fields, constants = Unit(), [], [], {}, [], [], {}
     taken = names_in(node) | {identifier(node.name)}
     for a in all_args:
         if a.annotation is None:
             raise CompileError(f"parameter '{a.arg}' needs a type annotation", source, a)
-        t = evaluate_annotation(a.annotation, scope, source, f"parameter '{a.arg}'")
+        t = evaluate_annotation(a.annotation, scope, source, f"parameter '{a.arg}'", annotations.get(a.arg, NOT_EVALUATED))
         code = identifier(a.arg)
         default = defaults.get(a.arg)
         if isinstance(t, ConstType):

@@ -31,16 +31,27 @@ def parse(obj) -> tuple[Source, ast.AST]:
 def python_scope(fn) -> dict[str, Any]:
     """The module globals a function sees, overlaid with its closure variables."""
     scope = dict(getattr(fn, "__globals__", None) or vars(sys.modules[fn.__module__]))
-    if getattr(fn, "__closure__", None):
-        scope.update(inspect.getclosurevars(fn).nonlocals)
+    code = getattr(fn, "__code__", None)
+    for name, cell in zip(code.co_freevars if code else (), getattr(fn, "__closure__", None) or ()):
+        try:
+            scope[name] = cell.cell_contents
+        except ValueError:  # an empty cell: a name bound later, such as the function itself
+            scope.pop(name, None)
     return scope
 
 
-def evaluate_annotation(node: ast.AST, scope: dict[str, Any], source: Source, what: str) -> Type:
-    try:
-        obj = eval(compile(ast.Expression(node), source.filename, "eval"), scope)  # noqa: S307 - annotation text
-    except Exception as exc:  # the annotation is user code: any failure is a compile error at its position
-        raise CompileError(f"cannot evaluate the annotation of {what}: {exc}", source, node) from None
+NOT_EVALUATED = object()
+
+
+def evaluate_annotation(node: ast.AST, scope: dict[str, Any], source: Source, what: str, evaluated=NOT_EVALUATED) -> Type:
+    """The DSL type an annotation denotes. `evaluated` is the value Python already computed for it
+    (it sees the defining function's locals); string annotations are evaluated here in `scope`."""
+    obj = evaluated
+    if obj is NOT_EVALUATED or isinstance(obj, str):
+        try:
+            obj = eval(compile(ast.Expression(node), source.filename, "eval"), scope)  # noqa: S307 - annotation
+        except Exception as exc:  # the annotation is user code: any failure is a compile error at its position
+            raise CompileError(f"cannot evaluate the annotation of {what}: {exc}", source, node) from None
     t = type_from_python(obj)
     if t is None:
         raise CompileError(f"'{ast.unparse(node)}' is not a DSL type (use f32, i32, u32, f16, bool, vec4f, "

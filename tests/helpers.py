@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import linecache
 from pathlib import Path
 
@@ -20,6 +21,7 @@ def load_source(text: str, prelude: str = "from dsl import *\nimport numpy as np
 
 def marked_line(path: str | Path, marker: str) -> int:
     """The 1-based line number of the only line of `path` that contains `marker`."""
-    hits = [i + 1 for i, line in enumerate(Path(path).read_text().splitlines()) if marker in line]
+    pattern = re.compile(re.escape(marker) + r"(?!\w)")
+    hits = [i + 1 for i, line in enumerate(Path(path).read_text().splitlines()) if pattern.search(line)]
     assert len(hits) == 1, f"marker {marker!r} found {len(hits)} times"
     return hits[0]

@@ -1,0 +1,347 @@
+"""Unsupported Python and type errors raise dsl.CompileError when the decorator runs, naming the
+file, line and column, with the source line and a caret. Each case marks its offending line with
+a comment `# E:<case>`; the test finds that line and checks the error points at it."""
+import pytest
+
+from dsl import (Array, Atomic, CompileError, Const, RW, f16, f32, func, gpu, i32, kernel, struct, u32, vec2f, vec4f)
+
+HERE = __file__
+
+
+def plain_python_helper(x):
+    return x + 1
+
+
+@func
+def takes_f32(x: f32) -> f32:
+    return x * 2.0
+
+
+def expect(case: str, *fragments: str, col: int | None = None):
+    """Context manager: the block must raise CompileError at the line marked `# E:<case>`."""
+    from helpers import marked_line
+
+    class Check:
+        def __enter__(self):
+            self.raises = pytest.raises(CompileError)
+            self.info = self.raises.__enter__()
+            return self
+
+        def __exit__(self, *exc):
+            handled = self.raises.__exit__(*exc)
+            err = self.info.value
+            assert err.filename == HERE
+            assert err.lineno == marked_line(HERE, f"# E:{case}"), str(err)
+            for fragment in fragments:
+                assert fragment in err.message, err.message
+            if col is not None:
+                assert err.col == col, str(err)
+            text = str(err)
+            assert text.startswith(f"{HERE}:{err.lineno}:{err.col}: ")
+            lines = text.splitlines()
+            assert "^" in lines[-1] and lines[-1].strip(" ^") == ""  # the caret line
+            assert lines[-1].index("^") == err.col - 1 + 4  # under the column, after the 4-space indent
+            return handled
+
+    return Check()
+
+
+def test_class_definition():
+    with expect("class", "a class definition"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            class Inner:  # E:class
+                pass
+
+
+def test_lambda():
+    with expect("lambda", "a lambda"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            f = lambda v: v  # E:lambda  # noqa: E731
+
+
+def test_try():
+    with expect("try", "a try statement"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            try:  # E:try
+                out[0] = 1.0
+            except Exception:
+                pass
+
+
+def test_with():
+    with expect("with", "a with statement"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            with open("x"):  # E:with
+                pass
+
+
+def test_comprehension():
+    with expect("comp", "a list comprehension"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            xs = [i for i in range(4)]  # E:comp
+
+
+def test_fstring():
+    with expect("fstring", "an f-string"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            s = f"{out}"  # E:fstring
+
+
+def test_unknown_name():
+    with expect("unknown", "unknown name 'missing_thing'", col=22):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            out[0] = missing_thing  # E:unknown
+
+
+def test_f32_plus_u32_without_cast():
+    with expect("mixed", "operator +", "cannot combine f32 and u32", "f32(...)", col=22):
+        @kernel
+        def k(x: Array[f32], out: RW[Array[f32]]):
+            i = gpu.global_id().x
+            out[i] = x[i] + i  # E:mixed
+
+
+def test_write_to_read_only_array():
+    with expect("readonly", "cannot write to read-only Array parameter 'x'", "RW[Array[f32]]"):
+        @kernel
+        def k(x: Array[f32]):
+            x[0] = 1.0  # E:readonly
+
+
+def test_index_with_f32():
+    with expect("findex", "an index must be i32 or u32, got f32"):
+        @kernel
+        def k(x: Array[f32], out: RW[Array[f32]]):
+            out[0] = x[x[0]]  # E:findex
+
+
+def test_call_plain_python_function():
+    with expect("plain", "'plain_python_helper' is a plain Python function", "@func"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            out[0] = plain_python_helper(1.0)  # E:plain
+
+
+def test_recursion():
+    with expect("recursion", "recursion is not supported"):
+        @func
+        def fact(n: u32) -> u32:
+            if n <= 1:
+                return 1
+            return n * fact(n - 1)  # E:recursion
+
+
+def test_range_with_non_constant_step():
+    with expect("step", "range's step must be a constant integer"):
+        @kernel
+        def k(out: RW[Array[f32]], n: u32):
+            for i in range(0, 10, n):  # E:step
+                out[i] = 0.0
+
+
+def test_missing_annotation():
+    with expect("annotation", "parameter 'x' needs a type annotation"):
+        @kernel
+        def k(out: RW[Array[f32]],
+              x):  # E:annotation
+            out[0] = 1.0
+
+
+def test_return_type_mismatch():
+    with expect("rettype", "the returned value has type i32, expected f32"):
+        @func
+        def half(x: i32) -> f32:
+            return x // 2  # E:rettype
+
+
+def test_variable_retyped():
+    with expect("retyped", "'acc' was declared as f32", "cannot be re-assigned a u32"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            acc = 0.0
+            acc = gpu.global_id().x  # E:retyped
+
+
+def test_shared_with_non_constant_size():
+    with expect("sharedsize", "gpu.shared's size must be a literal integer or a Const[u32] parameter"):
+        @kernel
+        def k(out: RW[Array[f32]], n: u32):
+            tile = gpu.shared(f32, n)  # E:sharedsize
+
+
+def test_shared_above_16k():
+    with expect("shared16k", "workgroup arrays need 20000 bytes", "16 KiB"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            a = gpu.shared(f32, 1000)
+            b = gpu.shared(f32, 4000)  # E:shared16k
+
+
+def test_shared_above_16k_at_specialization():
+    with expect("specshared", "workgroup arrays need 32768 bytes"):
+        @kernel(workgroup_size=(64,))
+        def k2(out: RW[Array[f32]], N: Const[u32] = 256):
+            tile = gpu.shared(vec4f, N)  # E:specshared
+        k2.specialize(N=2048)
+
+
+def test_workgroup_above_256_invocations():
+    with expect("wg", "has 512 invocations", "at most 256"):
+        @kernel(workgroup_size=(16, 32))  # E:wg
+        def k(out: RW[Array[f32]]):
+            out[0] = 1.0
+
+
+def test_workgroup_above_256_at_specialization():
+    @kernel(workgroup_size=("WG",))  # E:wgspec
+    def k(out: RW[Array[f32]], WG: Const[u32] = 64):
+        out[0] = 1.0
+    with expect("wgspec", "has 1024 invocations"):
+        k.specialize(WG=1024)
+
+
+def test_bool_condition_required():
+    with expect("cond", "a condition must be bool, got u32", "x != 0"):
+        @kernel
+        def k(out: RW[Array[f32]], n: u32):
+            if n:  # E:cond
+                out[0] = 1.0
+
+
+def test_func_argument_type_checked_at_call():
+    with expect("callarg", "argument 'x' has type u32, expected f32"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            out[0] = takes_f32(gpu.global_id().x)  # E:callarg
+
+
+def test_assign_to_parameter():
+    with expect("param", "'n' is a func parameter and cannot be assigned"):
+        @func
+        def f(n: u32) -> u32:
+            n = n + 1  # E:param
+            return n
+
+
+def test_maybe_unassigned():
+    with expect("maybe", "'y' may be used before it is assigned"):
+        @kernel
+        def k(out: RW[Array[f32]], n: u32):
+            if n > 3:
+                y = 1.0
+            out[0] = y  # E:maybe
+
+
+def test_loop_variable_after_loop():
+    with expect("loopvar", "the loop variable 'j' is only visible inside its loop"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            for j in range(4):
+                out[j] = 0.0
+            out[0] = f32(j)  # E:loopvar
+
+
+def test_func_may_not_return():
+    with expect("noreturn", "may end without returning a f32"):
+        @func
+        def f(x: f32) -> f32:  # E:noreturn
+            if x > 0.0:
+                return x
+
+
+def test_string_constant():
+    with expect("string", "strings cannot be used"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            s = "hello"  # E:string
+
+
+def test_pow_needs_constant_exponent():
+    with expect("pow", "** needs a constant integer exponent", "gpu.pow"):
+        @kernel
+        def k(x: Array[f32], out: RW[Array[f32]]):
+            out[0] = x[0] ** x[1]  # E:pow
+
+
+def test_u32_literal_out_of_range():
+    with expect("range", "-1 does not fit in u32"):
+        @kernel
+        def k(out: RW[Array[u32]]):
+            out[0] = u32(-1)  # E:range
+
+
+def test_atomic_written_directly():
+    with expect("atomic", "use gpu.atomic_store"):
+        @kernel
+        def k(out: RW[Array[Atomic[u32]]]):
+            out[0] = 1  # E:atomic
+
+
+def test_shift_amount_must_be_u32():
+    with expect("shift", "operator <<", "argument 2 must be u32, got i32"):
+        @kernel
+        def k(out: RW[Array[i32]], s: i32):
+            out[0] = out[1] << s  # E:shift
+
+
+def test_not_a_dsl_type():
+    with expect("badtype", "'float' is not a DSL type"):
+        @kernel
+        def k(out: RW[Array[f32]],
+              x: float):  # E:badtype
+            out[0] = 1.0
+
+
+def test_kernel_returning_a_value():
+    with expect("kret", "without a return annotation cannot return a value"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            return 1.0  # E:kret
+
+
+def test_ids_only_in_kernels():
+    with expect("fid", "only available in a kernel"):
+        @func
+        def f() -> u32:
+            return gpu.global_id().x  # E:fid
+
+
+def test_struct_field_must_be_a_value_type():
+    with expect("sfield", "struct field 'data' must be a scalar, vector or struct"):
+        @struct
+        class Bad:
+            n: u32
+            data: Array[f32]  # E:sfield
+
+
+def test_unknown_struct_field():
+    @struct
+    class Pair:
+        a: f32
+        b: vec2f
+    with expect("nofield", "struct Pair has no field 'c'"):
+        @kernel
+        def k(p: Pair, out: RW[Array[f32]]):
+            out[0] = p.c  # E:nofield
+
+
+def test_f16_literal_out_of_range():
+    with expect("f16", "does not fit in f16"):
+        @kernel
+        def k(out: RW[Array[f16]]):
+            out[0] = f16(70000.0)  # E:f16
+
+
+def test_unknown_const_at_specialization_is_a_compile_error():
+    @kernel(workgroup_size=("WG",))
+    def k(out: RW[Array[f32]], WG: Const[u32] = 64):
+        out[0] = 1.0
+    with pytest.raises(CompileError, match="no Const parameter 'TILE'"):
+        k.specialize(TILE=4)
