@@ -23,6 +23,7 @@ class Builtin:
     category: str
     features: frozenset[str] = frozenset()
     domain: tuple[float, float] = (-4.0, 4.0)  # where tests compare the GPU with `numpy`
+    f32_error: float = 2e-5  # the error WGSL allows an implementation on `domain`, relative and absolute
     special: str | None = None  # front-end method for builtins that are not plain calls
 
 
@@ -97,6 +98,8 @@ def _extract_bits(e, offset, count):
     e = np.asarray(e)
     o = np.minimum(np.asarray(offset, np.uint64), 32)
     c = np.minimum(np.asarray(count, np.uint64), 32 - o)
+    if e.ndim > o.ndim:  # a vector e with scalar offset and count: the same bits of each component
+        o, c = o[..., None], c[..., None]
     u = _bits(e).astype(np.uint64)
     field_ = (u >> o) & ((np.uint64(1) << c) - np.uint64(1))
     if e.dtype == np.int32:
@@ -155,7 +158,9 @@ def operator(python, symbol, wgsl, signature, numpy) -> None:
 
 
 def _float_unary(name, wgsl, fn, doc, domain=(-4.0, 4.0)):
-    builtin(name, wgsl, Generic(("T",), "T", FLOAT_T), fn, doc, "math", domain=domain)
+    # WGSL defines asin and acos through atan2(x, sqrt(1 - x * x)): their error is inherited and larger.
+    error = 1e-3 if name in ("asin", "acos") else 2e-5
+    builtin(name, wgsl, Generic(("T",), "T", FLOAT_T), fn, doc, "math", domain=domain, f32_error=error)
 
 
 for _name, _wgsl, _fn, _doc, _dom in [

@@ -366,9 +366,13 @@ class Builder:
                 raise self.error(f"unsupported Python syntax: the comparison '{ast.unparse(node)}' "
                                  "(is / in are not supported)", node)
             right = self.value(right_node)
-            parts.append(self.binary(name, left, right, node).code)
+            parts.append(self.binary(name, left, right, node))
             left = right
-        return Expr(parts[0] if len(parts) == 1 else "(" + " && ".join(parts) + ")", bool_)
+        if len(parts) == 1:
+            return parts[0]  # bool, or vecN<bool> for vectors
+        if any(p.type != bool_ for p in parts):
+            raise self.error("chained comparisons need scalars", node)
+        return Expr("(" + " && ".join(p.code for p in parts) + ")", bool_)
 
     def build_IfExp(self, node: ast.IfExp) -> Expr:
         cond = self.condition(node.test)

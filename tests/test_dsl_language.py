@@ -435,7 +435,7 @@ def test_bit_and_packing_builtins(device):
     snorm = np.maximum(b.astype(np.uint8).view(np.int8) / 127.0, -1)
     with np.errstate(invalid="ignore"):  # random bits include f16 NaNs; both sides carry them
         h = np.ascontiguousarray(u[:, None]).view(np.float16).astype(np.float32)
-    want = snorm + b / 255.0 + np.concatenate([h, np.zeros((N, 2))], 1)
+        want = snorm + b / 255.0 + np.concatenate([h, np.zeros((N, 2))], 1)
     np.testing.assert_allclose(out["outf"], want, rtol=1e-5, atol=1e-5)
 
 
