@@ -94,6 +94,25 @@ def wgsl_shr(a, b):  # arithmetic for i32, logical for u32: numpy does the same 
     return np.asarray(a) >> (np.asarray(b).astype(np.uint32) & np.uint32(31)).astype(np.asarray(a).dtype)
 
 
+def wgsl_convert(x, dst: str):
+    """Scalar value conversion T(x) at run time: float to int truncates and saturates, i32 <-> u32
+    keeps the bits, anything to bool is x != 0, bool to a number is 0 or 1."""
+    x = np.asarray(x)
+    if dst == "bool":
+        return x != 0
+    if x.dtype == np.bool_:
+        return x.astype(_DTYPES[dst])
+    if dst in ("i32", "u32") and x.dtype.kind == "f":
+        lo, hi = (-(2 ** 31), 2147483520) if dst == "i32" else (0, 4294967040)  # the f32 values in range
+        return np.clip(np.nan_to_num(np.trunc(x.astype(np.float64))), lo, hi).astype(_DTYPES[dst])
+    if dst in ("i32", "u32"):
+        return x.astype(np.int64).astype(_DTYPES[dst])  # wraps: reinterprets the 32 bits
+    return x.astype(_DTYPES[dst])
+
+
+_DTYPES = {"f32": np.float32, "f16": np.float16, "i32": np.int32, "u32": np.uint32, "bool": np.bool_}
+
+
 def _extract_bits(e, offset, count):
     e = np.asarray(e)
     o = np.minimum(np.asarray(offset, np.uint64), 32)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from .builtins import Builtin
+from .builtins import Builtin, wgsl_convert
 from .frontend import Builder, Expr, Symbol, placeholder
 from .gpu import builtin_of
 from .signatures import SignatureError, convertible, describe
@@ -59,7 +59,8 @@ def call_builtin(b: Builder, builtin: Builtin, node: ast.Call) -> Expr:
     coerced = [b.coerce(a, t, n, f"argument {i + 1}") for i, (a, t, n) in enumerate(zip(args, targets, node.args))]
     b.unit.features |= builtin.features
     b.unit.note_type(result)
-    return Expr(f"{builtin.wgsl}({', '.join(a.code for a in coerced)})", result)
+    folded = b.fold(builtin.numpy, coerced, result, node) if builtin.numpy and not builtin.features else None
+    return folded or Expr(f"{builtin.wgsl}({', '.join(a.code for a in coerced)})", result)
 
 
 def expect_args(b: Builder, builtin: Builtin, node: ast.Call, count: int | tuple[int, ...]) -> None:
@@ -177,7 +178,7 @@ def convert(b: Builder, t: Scalar, node: ast.Call) -> Expr:
     if x.type == t:
         return x
     b.unit.note_type(t)
-    return Expr(f"{t.wgsl}({x.code})", t)
+    return b.fold(lambda v: wgsl_convert(v, t.name), [x], t, node) or Expr(f"{t.wgsl}({x.code})", t)
 
 
 def construct_vector(b: Builder, t: Vector, node: ast.Call) -> Expr:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import ast
 import builtins as py_builtins
+import math
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from . import wgsl_text
 from .builtins import BUILTINS, OPERATORS, Builtin
@@ -181,6 +184,20 @@ class Builder:
         self.unit.note_type(t)
         return Expr(code, t, value)
 
+    def fold(self, fn, args: list[Expr], result: Type | None, node: ast.AST) -> Expr | None:
+        """Evaluate an operation on typed constants here, with its run-time (numpy) meaning, so a
+        constant behaves like a variable (u32 wraps) instead of meeting WGSL's stricter constant
+        evaluation. None when an argument is not a known scalar constant."""
+        if not isinstance(result, Scalar) or any(a.value is None or not isinstance(a.type, Scalar) for a in args):
+            return None
+        values = [np.asarray(a.value, np.bool_ if a.type == bool_ else a.type.dtype) for a in args]
+        with np.errstate(all="ignore"):
+            value = np.asarray(fn(*values)).item()
+        if result.is_float and not math.isfinite(value):
+            raise self.error(f"this constant expression evaluates to {value} in {result}, which WGSL cannot "
+                             "represent", node)
+        return self.literal(value, result, node)
+
     def concrete(self, e: Expr, node: ast.AST) -> Expr:
         return self.coerce(e, concretize(e.type), node) if isinstance(e.type, Abstract) else e
 
@@ -314,22 +331,31 @@ class Builder:
         except SignatureError as exc:
             raise self.error(f"operator {op.symbol}: {exc}", node) from None
         a, b = self.coerce(a, targets[0], node), self.coerce(b, targets[1], node)
+        if opname in ("LShift", "RShift") and b.value is not None and not 0 <= b.value < 32:
+            raise self.error(f"a constant shift amount must be below 32 (WGSL), got {b.value}", node)
+        folded = self.fold(op.numpy, [a, b], result, node)
+        if folded is not None:
+            return folded
         if opname == "FloorDiv" and element(result).is_float:
             return Expr(f"floor({a.code} / {b.code})", result)
         self.unit.note_type(result)
         return Expr(f"({a.code} {op.wgsl} {b.code})", result)
 
     def power(self, node: ast.BinOp) -> Expr:
+        """x ** k for a literal k in 0..16: k - 1 multiplications (so constants fold and types check)."""
         exponent = self.value(node.right)
         if exponent.type != ABSTRACT_INT or exponent.value is None or not 0 <= exponent.value <= 16:
             raise self.error("** needs a constant integer exponent from 0 to 16; use gpu.pow for others", node.right)
         base = self.concrete(self.value(node.left), node.left)
-        if exponent.value == 0:
-            return self.literal(1, element(base.type), node) if isinstance(base.type, Scalar) else \
-                Expr(f"{base.type.wgsl}(1)", base.type)
-        if isinstance(element(base.type), Scalar) and element(base.type).name == "bool":
+        if element(base.type) == bool_:
             raise self.error("** needs a number", node.left)
-        return Expr("(" + " * ".join([base.code] * exponent.value) + ")", base.type)
+        if exponent.value == 0:
+            return self.literal(1, base.type, node) if isinstance(base.type, Scalar) else \
+                Expr(f"{base.type.wgsl}(1)", base.type)
+        result = base
+        for _ in range(exponent.value - 1):
+            result = self.binary("Mult", result, base, node)
+        return result
 
     def build_UnaryOp(self, node: ast.UnaryOp) -> Expr:
         e = self.value(node.operand)
@@ -344,7 +370,7 @@ class Builder:
         except SignatureError as exc:
             raise self.error(f"operator {op.symbol}: {exc}", node) from None
         e = self.coerce(e, targets[0], node)
-        return Expr(f"({op.wgsl}{e.code})", result)
+        return self.fold(op.numpy, [e], result, node) or Expr(f"({op.wgsl}{e.code})", result)
 
     def build_BoolOp(self, node: ast.BoolOp) -> Expr:
         op = OPERATORS[type(node.op).__name__]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numbers
 import os
-from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -21,13 +20,17 @@ class LaunchError(TypeError):
     """A launch's arguments do not fit the kernel's parameters, or the adapter cannot run it."""
 
 
-@dataclass
 class Device:
-    adapter: object
-    device: object
-    features: frozenset[str]  # WebGPU names
-    limits: dict
-    pipelines: dict = field(default_factory=dict)
+    """A wgpu device with the features (WebGPU names) and limits it was created with, and a cache
+    of compiled pipelines keyed by WGSL text."""
+
+    def __init__(self, adapter, device, features: frozenset[str]):
+        self.adapter, self.device, self.features = adapter, device, features
+        self.limits = dict(device.limits)
+        self.pipelines: dict = {}
+
+    def __repr__(self) -> str:
+        return f"<Device {self.adapter_name} features={sorted(self.features)}>"
 
     @property
     def adapter_name(self) -> str:
@@ -49,7 +52,7 @@ def default_device() -> Device:
     limits = {k: adapter.limits[k] for k in ("max-storage-buffer-binding-size", "max-buffer-size")}
     device = adapter.request_device_sync(required_features=wanted, required_limits=limits)
     features = frozenset(k for k, w in WGPU_FEATURES.items() if w in wanted)
-    return Device(adapter, device, features, dict(device.limits))
+    return Device(adapter, device, features)
 
 
 def _pipeline(dev: Device, kernel: Kernel):

@@ -291,6 +291,13 @@ def test_shift_amount_must_be_u32():
             out[0] = out[1] << s  # E:shift
 
 
+def test_constant_shift_of_32_or_more():
+    with expect("shift32", "a constant shift amount must be below 32"):
+        @kernel
+        def k(out: RW[Array[u32]]):
+            out[0] = out[1] >> 32  # E:shift32
+
+
 def test_not_a_dsl_type():
     with expect("badtype", "'float' is not a DSL type"):
         @kernel
