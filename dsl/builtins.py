@@ -34,6 +34,7 @@ class Operator:
     wgsl: str
     signature: Signature
     numpy: Callable
+    doc: str = ""
 
 
 # -- numpy meanings that follow WGSL where numpy differs -----------------------------------------
@@ -172,8 +173,8 @@ def builtin(name, wgsl, signature, numpy, doc, category, **kw) -> None:
     BUILTINS[name] = Builtin(name, wgsl, signature, numpy, doc, category, **kw)
 
 
-def operator(python, symbol, wgsl, signature, numpy) -> None:
-    OPERATORS[python] = Operator(python, symbol, wgsl, signature, numpy)
+def operator(python, symbol, wgsl, signature, numpy, doc="") -> None:
+    OPERATORS[python] = Operator(python, symbol, wgsl, signature, numpy, doc)
 
 
 def _float_unary(name, wgsl, fn, doc, domain=(-4.0, 4.0)):
@@ -294,25 +295,25 @@ for _name, _wgsl, _sig, _doc in [
 
 # -- operators ------------------------------------------------------------------------------------
 
-operator("Add", "+", "+", Arithmetic(NUMBERS), _wrap(np.add))
-operator("Sub", "-", "-", Arithmetic(NUMBERS), _wrap(np.subtract))
-operator("Mult", "*", "*", Arithmetic(NUMBERS), _wrap(np.multiply))
-operator("Div", "/", "/", Arithmetic(NUMBERS), wgsl_div)
-operator("FloorDiv", "//", "/", Arithmetic(NUMBERS), wgsl_floordiv)
-operator("Mod", "%", "%", Arithmetic(NUMBERS), wgsl_rem)
+operator("Add", "+", "+", Arithmetic(NUMBERS), _wrap(np.add), "wraps around for i32 and u32")
+operator("Sub", "-", "-", Arithmetic(NUMBERS), _wrap(np.subtract), "wraps around for i32 and u32")
+operator("Mult", "*", "*", Arithmetic(NUMBERS), _wrap(np.multiply), "wraps around for i32 and u32")
+operator("Div", "/", "/", Arithmetic(NUMBERS), wgsl_div, "integers: truncating, x / 0 is x, i32 MIN / -1 is MIN")
+operator("FloorDiv", "//", "/", Arithmetic(NUMBERS), wgsl_floordiv, "integers: as / (truncating, as WGSL); floats: floor(a / b)")
+operator("Mod", "%", "%", Arithmetic(NUMBERS), wgsl_rem, "truncated remainder (sign of a); integers: x % 0 is 0")
 operator("BitAnd", "&", "&", Generic(("T", "T"), "T", INT_T + (bool_,)), _wrap(np.bitwise_and))
 operator("BitOr", "|", "|", Generic(("T", "T"), "T", INT_T + (bool_,)), _wrap(np.bitwise_or))
 operator("BitXor", "^", "^", Generic(("T", "T"), "T", INT_T), _wrap(np.bitwise_xor))
-operator("LShift", "<<", "<<", Generic(("T", "U"), "T", INT_T), wgsl_shl)
-operator("RShift", ">>", ">>", Generic(("T", "U"), "T", INT_T), wgsl_shr)
+operator("LShift", "<<", "<<", Generic(("T", "U"), "T", INT_T), wgsl_shl, "shift amount modulo 32; a constant one must be below 32")
+operator("RShift", ">>", ">>", Generic(("T", "U"), "T", INT_T), wgsl_shr, "arithmetic for i32, logical for u32; amount modulo 32")
 operator("Eq", "==", "==", Generic(("T", "T"), "B", ANY_TYPES), np.equal)
 operator("NotEq", "!=", "!=", Generic(("T", "T"), "B", ANY_TYPES), np.not_equal)
 operator("Lt", "<", "<", Generic(("T", "T"), "B", NUM_T), np.less)
 operator("LtE", "<=", "<=", Generic(("T", "T"), "B", NUM_T), np.less_equal)
 operator("Gt", ">", ">", Generic(("T", "T"), "B", NUM_T), np.greater)
 operator("GtE", ">=", ">=", Generic(("T", "T"), "B", NUM_T), np.greater_equal)
-operator("And", "and", "&&", Generic(("bool", "bool"), "bool"), np.logical_and)
-operator("Or", "or", "||", Generic(("bool", "bool"), "bool"), np.logical_or)
+operator("And", "and", "&&", Generic(("bool", "bool"), "bool"), np.logical_and, "short-circuits")
+operator("Or", "or", "||", Generic(("bool", "bool"), "bool"), np.logical_or, "short-circuits")
 operator("Not", "not", "!", Generic(("T",), "T", shaped(bool_)), np.logical_not)
-operator("USub", "-", "-", Generic(("T",), "T", shaped(*SIGNED)), lambda a: _wrap(np.subtract)(np.zeros_like(a), a))
+operator("USub", "-", "-", Generic(("T",), "T", shaped(*SIGNED)), lambda a: _wrap(np.subtract)(np.zeros_like(a), a), "wraps for i32 MIN")
 operator("Invert", "~", "~", Generic(("T",), "T", INT_T), np.invert)

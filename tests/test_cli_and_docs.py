@@ -1,0 +1,72 @@
+"""The command line as a user runs it, and the README's generated reference."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dsl import reference
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pywgsl(*args):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "host.cli", *args], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=300)
+
+
+def test_help_lists_every_command_with_one_line():
+    out = pywgsl("--help")
+    assert out.returncode == 0
+    assert "kernels" in out.stdout and "adapter" in out.stdout
+    for command in ("kernels", "adapter"):
+        sub = pywgsl(command, "--help")
+        assert sub.returncode == 0 and sub.stdout.startswith(f"usage: pywgsl {command}")
+
+
+def test_unknown_command_fails_with_usage():
+    out = pywgsl("frobnicate")
+    assert out.returncode == 2 and "invalid choice" in out.stderr
+
+
+def test_kernels_check_prints_a_passing_table():
+    from kernels import library
+    out = pywgsl("kernels", "--check")
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["kernel", "adapter", "max", "abs", "diff", "pass"]
+    rows = [line for line in lines[2:-1]]
+    assert sorted(r.split()[0] for r in rows) == sorted(library())
+    assert all(r.rstrip().endswith("PASS") for r in rows)
+    assert lines[-1] == f"{len(rows)} of {len(rows)} kernels match their numpy reference"
+
+
+def test_adapter_command():
+    out = pywgsl("adapter")
+    assert out.returncode == 0 and out.stdout.startswith("adapter: ")
+
+
+def test_readme_reference_is_current():
+    readme = (ROOT / "README.md").read_text()
+    assert reference.splice(readme) == readme, "run `make readme` to regenerate the reference table"
+
+
+def test_readme_reference_covers_every_builtin_and_operator():
+    from dsl import BUILTINS, OPERATORS
+    text = reference.table()
+    for b in BUILTINS.values():
+        assert f"`{b.wgsl}`" in text
+    assert len([line for line in text.splitlines() if line.startswith("| `") and "(T" in line]) >= len(OPERATORS)
+
+
+def test_quick_start_has_exactly_the_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    quick = readme.split("## Quick start")[1].split("```sh")[1].split("```")[0]
+    assert [line.split("#")[0].strip() for line in quick.strip().splitlines()] == ["make demo", "make test"]
+
+
+@pytest.mark.parametrize("name", ["demo", "test"])
+def test_makefile_targets_exist(name):
+    assert f"\n{name}:" in (ROOT / "Makefile").read_text()
