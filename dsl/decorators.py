@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+from typing import Callable
 
 from typeguard import typechecked
 
@@ -100,6 +101,7 @@ class Func:
         return f"<dsl func {self.name}>"
 
 
-def func(fn) -> Func:
+@typechecked
+def func(fn: Callable) -> Func:
     """Decorate a helper that kernels (and other funcs) call."""
     return Func(fn)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from typeguard import typechecked
 
@@ -100,6 +100,7 @@ class Kernel:
     def wgsl(self) -> str:
         return self.wgsl_for("naga")
 
+    @typechecked
     def wgsl_for(self, target: str) -> str:
         """The module for a WGSL implementation: "naga" (wgpu-py, Firefox) or "tint" (Chromium)."""
         if target not in ("naga", "tint"):
@@ -137,7 +138,8 @@ class Kernel:
                                    f"{MAX_WORKGROUP_STORAGE} (16 KiB) of workgroup storage", c.source, node)
 
     # -- using it ---------------------------------------------------------------------------------------
-    def specialize(self, **values) -> Kernel:
+    @typechecked
+    def specialize(self, **values: int | float | bool) -> Kernel:
         consts = {p.name: p for p in self._c.params if p.role == "const"}
         new = dict(self.constants)
         for name, value in values.items():
@@ -287,7 +289,8 @@ def _workgroup_size(size, symbols: dict[str, Symbol], source: Source, node: ast.
     return list(size)
 
 
-def kernel(fn=None, *, workgroup_size: tuple | int = (64,)):
+@typechecked
+def kernel(fn: Callable | None = None, *, workgroup_size: tuple | int | str = (64,)):
     """Compile a function into a compute kernel: @kernel(workgroup_size=(64,))."""
     if fn is None:
         return lambda f: _compile(f, workgroup_size)

@@ -83,6 +83,15 @@ class Vector(Type):
     def __repr__(self) -> str:
         return f"vec{self.n}[{self.elem.name}]"
 
+    def __call__(self, *components):
+        """Outside kernels a vector is a numpy array (a single value fills every component)."""
+        values = np.concatenate([np.ravel(c) for c in components]) if components else np.zeros(self.n)
+        if values.size == 1:
+            values = np.repeat(values, self.n)
+        if values.size != self.n:
+            raise TypeError(f"{self!r} needs {self.n} components, got {values.size}")
+        return values.astype(self.elem.dtype)
+
 
 @dataclass(frozen=True)
 class Atomic(Type):

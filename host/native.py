@@ -66,6 +66,7 @@ def _pipeline(dev: Device, kernel: Kernel):
     return cached
 
 
+@typechecked
 def compile_on_device(kernel: Kernel, dev: Device | None = None):
     """Validate the kernel's WGSL with wgpu (shader module and compute pipeline)."""
     return _pipeline(dev or default_device(), kernel)
