@@ -603,6 +603,8 @@ class Builder:
         except SignatureError:
             raise self.error(f"range's start and stop must both be i32 or both u32, got {describe(start.type)} and "
                              f"{describe(stop.type)}", it) from None
+        if start.type == stop.type == ABSTRACT_INT and start.value >= 0 and step_value > 0:
+            targets, t = (u32, u32), u32  # counting up from zero or more: u32, the type of ids and len()
         start, stop = self.coerce(start, targets[0], it), self.coerce(stop, targets[1], it)
         if step_value is None:
             step_code = step.code if t == u32 else f"{t.wgsl}({step.code})"

@@ -22,7 +22,9 @@ SYNTAX = [
     ("x = e / x: f32 = e", "the first assignment declares (type from e, or annotated); later ones must keep the type"),
     ("x += e (and -= *= /= //= %= &= |= ^= <<= >>=)", "augmented assignment"),
     ("if / elif / else", "condition must be bool"),
-    ("for i in range(stop) / range(start, stop[, step])", "step a literal or a Const[u32]; stop evaluated once"),
+    ("for i in range(stop) / range(start, stop[, step])",
+     "step a literal or a Const[u32]; stop evaluated once; i is u32 when literals count up from 0 or more, "
+     "else the type of start and stop"),
     ("while cond / break / continue", ""),
     ("return [e]", "in kernels (no value) and funcs (the annotated type)"),
     ("a if c else b", "WGSL select: both sides are evaluated"),

@@ -235,13 +235,13 @@ def control_flow(x: Array[i32], out: RW[Array[i32]]):
         return
     v = x[i]
     acc = 0
-    for k in range(10):
+    for k in range(10):  # literals counting up: k is u32
         if k == 3:
             continue
-        acc += k
-    for k in range(10, 0, -3):
+        acc += i32(k)
+    for k in range(10, 0, -3):  # counting down: i32
         acc += k * 100
-    for k in range(2, 5):
+    for k in range(i32(2), 5):
         acc -= k
     n = 0
     while True:
