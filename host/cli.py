@@ -1,8 +1,17 @@
-"""The `pywgsl` command line."""
+"""The `pywgsl` command line. Every command's errors about its input print one line and exit 2."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
+
+from .byte_source import SourceError, open_source
+from .gguf import GGUFError, read_gguf
+from .model_config import ConfigError
+from .server import ServerError
+
+USER_ERRORS = (GGUFError, SourceError, ConfigError, ServerError, ValueError)
 
 
 def cmd_adapter(args) -> int:
@@ -43,29 +52,159 @@ def cmd_kernels(args) -> int:
     return 1 if failed else 0
 
 
+def _metadata_summary(value):
+    if isinstance(value, list) and len(value) > 16:
+        return {"array_length": len(value), "first": value[:8]}
+    return value
+
+
+def cmd_gguf_dump(args) -> int:
+    g = read_gguf(args.src)
+    tensors = g.tensors[: args.limit] if args.limit is not None else g.tensors
+    if args.json:
+        print(json.dumps({
+            "source": g.source, "size": g.size, "version": g.version, "tensor_data_offset": g.tensor_data_offset,
+            "tensor_count": len(g.tensors), "kv_count": len(g.metadata), "alignment": g.alignment,
+            "metadata": {k: _metadata_summary(v) for k, v in g.metadata.items()},
+            "tensors": [{"name": t.name, "type": t.type_name, "type_id": t.type_id, "dims": list(t.dims),
+                         "offset": t.offset, "nbytes": t.nbytes} for t in tensors]}, indent=1))
+        return 0
+    print(f"version: {g.version}")
+    print(f"tensor_data_offset: {g.tensor_data_offset}")
+    print(f"tensor_count: {len(g.tensors)}")
+    print(f"kv_count: {len(g.metadata)}")
+    _table(("name", "type", "dims", "offset", "nbytes"),
+           [(t.name, t.type_name, "x".join(map(str, t.dims)), str(t.offset), str(t.nbytes)) for t in tensors])
+    return 0
+
+
+def cmd_gguf_range(args) -> int:
+    from .gates import range_digests  # noqa: PLC0415
+    with open_source(args.src) as src:
+        info = read_gguf(src).tensor(args.tensor)
+        digests = range_digests(src, info, args.offset, args.len, args.repeat)
+    for i, d in enumerate(digests):
+        print(f"read {i}: sha256 {d}")
+    consistent = len(set(digests)) == 1
+    print(f"consistent: {'true' if consistent else 'false'}")
+    return 0 if consistent else 1
+
+
+def cmd_gate(args) -> int:
+    from .gates import q8_0_gate  # noqa: PLC0415
+    with open_source(args.src) as src:
+        result = q8_0_gate(src, read_gguf(src), args.tensor, args.n, args.k, args.tolerance)
+    print(f"adapter: {result.adapter}")
+    print(f"tensor: {result.tensor}  slice: n={result.n} x k={result.k}  bytes read: {result.bytes_read}")
+    print(f"max_abs_diff: {result.max_abs_diff:.6g}")
+    print(f"mean_abs_diff: {result.mean_abs_diff:.6g}")
+    print("PASS" if result.passed else f"FAIL (tolerance {result.tolerance})")
+    return 0 if result.passed else 1
+
+
+def cmd_demo_model(args) -> int:
+    import hashlib  # noqa: PLC0415
+
+    from .demo_model import write_demo_model  # noqa: PLC0415
+    path = write_demo_model(args.out, seed=args.seed)
+    data = path.read_bytes()
+    print(f"wrote {path} ({len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()})")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from .demo_model import demo_model_path  # noqa: PLC0415
+    from .server import model_table, serve  # noqa: PLC0415
+    models = model_table(args.models or [str(demo_model_path())])
+    site = Path(args.site) if args.site else None
+    if site is not None and not site.is_dir():
+        raise ServerError(f"{site}: not a directory")
+    serve(models, site, args.host, args.port)
+    return 0
+
+
 def _table(header, rows) -> None:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for r in [header, tuple("-" * w for w in widths), *rows]:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pywgsl", description="GPU kernels written in Python, compiled to WGSL.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
     p = sub.add_parser("kernels", help="list the kernel library; --check runs each against its numpy reference",
                        description="List the kernel library; with --check, run every kernel on the default "
                                    "adapter against its numpy reference and print a table.")
     p.add_argument("--check", action="store_true", help="run every kernel and compare with numpy (exit 1 on a mismatch)")
     p.set_defaults(run=cmd_kernels)
+
     p = sub.add_parser("adapter", help="show the default WebGPU adapter, its features and binding limit",
                        description="Show the default WebGPU adapter wgpu-py finds; exit 1 if there is none.")
     p.set_defaults(run=cmd_adapter)
+
+    p = sub.add_parser("gguf", help="inspect a GGUF file or URL (dump, range)",
+                       description="Inspect a GGUF file or http(s) URL, reading only the ranges needed.")
+    gsub = p.add_subparsers(dest="gguf_command", required=True, metavar="SUBCOMMAND")
+    d = gsub.add_parser("dump", help="print version, counts and the tensor table (gate A)",
+                        description="Print the version, tensor_data_offset, tensor_count, kv_count and the "
+                                    "tensor table of SRC (a path or a URL).")
+    d.add_argument("src", metavar="SRC")
+    d.add_argument("--limit", type=int, help="show at most N tensors")
+    d.add_argument("--json", action="store_true", help="print JSON (metadata included) instead of a table")
+    d.set_defaults(run=cmd_gguf_dump)
+    r = gsub.add_parser("range", help="read a tensor's byte range R times and compare sha256 (gate B)",
+                        description="Range-read --len bytes of a tensor, at --offset inside it, --repeat times; "
+                                    "print each read's sha256 and whether all agree (exit 1 if not).")
+    r.add_argument("src", metavar="SRC")
+    r.add_argument("--tensor", required=True, metavar="NAME")
+    r.add_argument("--offset", type=int, default=0, metavar="O", help="byte offset inside the tensor (default 0)")
+    r.add_argument("--len", type=_positive, required=True, metavar="N", help="bytes to read")
+    r.add_argument("--repeat", type=_positive, default=2, metavar="R", help="how many reads (default 2)")
+    r.set_defaults(run=cmd_gguf_range)
+
+    p = sub.add_parser("gate", help="Q8_0 matvec of a range-read tensor slice on the GPU vs numpy (gates C, D)",
+                       description="Range-read the Q8_0 slice for an N x K block of a tensor, run the DSL's "
+                                   "Q8_0 dequant + matvec on the GPU and the numpy reference; exit 1 on FAIL.")
+    p.add_argument("src", metavar="SRC")
+    p.add_argument("--tensor", required=True, metavar="NAME")
+    p.add_argument("--k", type=_positive, required=True, help="values per row (a multiple of 32)")
+    p.add_argument("--n", type=_positive, required=True, help="rows")
+    p.add_argument("--tolerance", type=float, default=1e-3, help="largest allowed |GPU - numpy| (default 1e-3)")
+    p.set_defaults(run=cmd_gate)
+
+    p = sub.add_parser("demo-model", help="write the embedded default: a small complete gpt-oss GGUF",
+                       description="Write the demo model: a small gpt-oss GGUF with every metadata key and tensor "
+                                   "of the real one (Q8_0, MXFP4, F32), deterministic from a seed.")
+    p.add_argument("--out", default="demo.gguf", metavar="PATH", help="where to write it (default demo.gguf)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the weights (default 0)")
+    p.set_defaults(run=cmd_demo_model)
+
+    p = sub.add_parser("serve", help="serve the site and GGUF models over HTTP with Range and CORS",
+                       description="Serve model files under /models/NAME (the demo model when none is named) "
+                                   "and a static site, with HTTP Range and CORS.")
+    p.add_argument("models", nargs="*", metavar="MODEL.gguf")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--site", metavar="DIR", help="static site folder to serve at /")
+    p.set_defaults(run=cmd_serve)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

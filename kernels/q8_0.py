@@ -83,10 +83,16 @@ def q8_0_matvec(w: Array[u32], x: Array[vec4f], y: RW[Array[f32]], shape: Q8Rows
 
 # -- numpy references ---------------------------------------------------------------------------------
 
-def dequantize_reference(raw: np.ndarray, n_values: int) -> np.ndarray:
+def as_bytes(raw) -> np.ndarray:
+    """Raw bytes (bytes, memoryview or a uint8 array) as a uint8 array, without copying."""
+    if isinstance(raw, np.ndarray):
+        return raw.reshape(-1).view(np.uint8)
+    return np.frombuffer(raw, np.uint8)
+
+
+def dequantize_reference(raw, n_values: int) -> np.ndarray:
     """Q8_0 bytes -> float32 values: d (f16, widened) times each int8 quant, in f32."""
-    blocks = np.frombuffer(np.ascontiguousarray(raw, np.uint8).tobytes()[: n_values // BLOCK * BLOCK_BYTES],
-                           np.uint8).reshape(-1, BLOCK_BYTES)
+    blocks = as_bytes(raw)[: n_values // BLOCK * BLOCK_BYTES].reshape(-1, BLOCK_BYTES)
     d = blocks[:, :2].copy().view(np.float16).astype(np.float32)
     q = blocks[:, 2:].copy().view(np.int8).astype(np.float32)
     return (d * q).reshape(-1)
@@ -99,8 +105,8 @@ def matvec_reference(raw: np.ndarray, x: np.ndarray, rows: int, k: int) -> np.nd
 
 # -- running them on numpy arrays -------------------------------------------------------------------
 
-def _words(raw: bytes | np.ndarray) -> np.ndarray:
-    data = np.frombuffer(bytes(raw), np.uint8) if isinstance(raw, (bytes, bytearray, memoryview)) else raw
+def _words(raw) -> np.ndarray:
+    data = as_bytes(raw)
     padded = np.zeros(-(-(len(data) + 4) // 4) * 4, np.uint8)  # +4: the last block may read one word past
     padded[: len(data)] = data
     return padded.view(np.uint32)
@@ -125,7 +131,7 @@ def matvec(raw, x: np.ndarray, rows: int, k: int, max_binding: int | None = None
 
     if k % BLOCK:
         raise ValueError(f"Q8_0 rows hold a multiple of 32 values, got k={k}")
-    data = np.frombuffer(bytes(raw), np.uint8) if isinstance(raw, (bytes, bytearray, memoryview)) else raw
+    data = as_bytes(raw)
     row_bytes = k // BLOCK * BLOCK_BYTES
     if len(data) < rows * row_bytes:
         raise ValueError(f"{rows} rows of {k} Q8_0 values need {rows * row_bytes} bytes, got {len(data)}")
