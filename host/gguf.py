@@ -114,7 +114,8 @@ class _Reader:
         start = self.pos
         n = self.unpack("<Q", f"the length of {what}")
         if n > self.remaining():
-            raise GGUFError(f"{what} claims {n} bytes but only {self.remaining()} remain", start, self.src.name)
+            raise GGUFError(f"file truncated or corrupt: {what} claims {n} bytes but only {self.remaining()} remain",
+                            start, self.src.name)
         self.need(n, what)
         raw = self.buf[self.pos:self.pos + n]
         self.pos += n
@@ -144,7 +145,8 @@ def _value(r: _Reader, vtype: int, what: str, depth: int = 0):
         raise r.error(f"{what} has unknown element type {etype}", start)
     min_size = 8 if etype == 8 else struct.calcsize(VALUE_TYPES[etype][0])
     if count * min_size > r.remaining():
-        raise r.error(f"{what} claims {count} elements, more than the {r.remaining()} remaining bytes hold", start)
+        raise r.error(f"file truncated or corrupt: {what} claims {count} elements, more than the "
+                      f"{r.remaining()} remaining bytes hold", start)
     efmt = VALUE_TYPES[etype][0]
     if efmt is not None:  # numbers: one unpack for the whole array
         r.need(count * min_size, what)

@@ -1,15 +1,20 @@
 """`pywgsl serve`: an aiohttp server for the static site and model files, with HTTP Range done the
 way browsers and curl expect (206/416, If-Range, ETag, HEAD), CORS for pages on other origins,
-files streamed from disk (sendfile), and nothing reachable outside the site and the named models."""
+files streamed from disk in chunks, and nothing reachable outside the site and the named models."""
 from __future__ import annotations
 
+import asyncio
 import json
+import mimetypes
+import os
 import re
+from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 
 from aiohttp import hdrs, web
 
 EXPOSED = "Content-Range, Content-Length, Accept-Ranges, ETag, Last-Modified"
+CHUNK = 1 << 20
 _SINGLE_RANGE = re.compile(r"bytes=(\d+-\d*|-\d+)")
 
 
@@ -17,63 +22,94 @@ class ServerError(Exception):
     pass
 
 
-@web.middleware
-async def cors(request: web.Request, handler):
-    if request.method == "OPTIONS":  # preflight: any origin may range-read
-        response = web.Response(status=204)
-        response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
-        response.headers["Access-Control-Allow-Headers"] = request.headers.get(
-            "Access-Control-Request-Headers", "Range, If-Range")
-        response.headers["Access-Control-Max-Age"] = "86400"
-    else:
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:
-            response = exc
+async def preflight(request: web.Request) -> web.Response:
+    """CORS preflight: any origin may range-read."""
+    return web.Response(status=204, headers={
+        "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+        "Access-Control-Allow-Headers": request.headers.get("Access-Control-Request-Headers", "Range, If-Range"),
+        "Access-Control-Max-Age": "86400"})
+
+
+async def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every response, errors included, just before its headers are sent."""
     response.headers["Access-Control-Allow-Origin"] = "*"
     response.headers["Access-Control-Expose-Headers"] = EXPOSED
-    return response
 
 
-def _range_request(request: web.Request, path: Path) -> web.StreamResponse:
-    """A file, honouring one byte range. An unparseable Range (or another unit) is ignored as RFC 9110
-    says; several ranges are refused with 416, deliberately: models are read one range at a time."""
-    headers = dict(request.headers)
-    value = request.headers.get(hdrs.RANGE)
-    size = path.stat().st_size
-    if value is not None:
-        value = value.strip()
-        if value.startswith("bytes=") and "," in value:
-            return web.Response(status=416, text="multi-range requests are not supported; ask for one range\n",
-                                headers={"Content-Range": f"bytes */{size}"})
-        if not _SINGLE_RANGE.fullmatch(value.replace(" ", "")) or _backwards(value):
-            headers.pop(hdrs.RANGE, None)
-        elif hdrs.IF_RANGE in request.headers and not _if_range_matches(request.headers[hdrs.IF_RANGE], path):
-            headers.pop(hdrs.RANGE, None)  # the file changed since the client's copy: send it whole
-        headers.pop(hdrs.IF_RANGE, None)
-        request = request.clone(headers=headers)
-    return web.FileResponse(path, chunk_size=1 << 20)
+def _byte_range(value: str | None, size: int) -> tuple[int, int] | str | None:
+    """The inclusive (first, last) a Range header asks for; None to send the whole file (no header,
+    or one RFC 9110 says to ignore: another unit, bad syntax); "unsatisfiable" or "multi"."""
+    if value is None:
+        return None
+    value = value.replace(" ", "")
+    if value.startswith("bytes=") and "," in value:
+        return "multi"
+    match = _SINGLE_RANGE.fullmatch(value)
+    if not match:
+        return None
+    first_text, _, last_text = value[6:].partition("-")
+    if not first_text:  # bytes=-n: the last n bytes
+        n = int(last_text)
+        return (max(0, size - n), size - 1) if n > 0 and size > 0 else "unsatisfiable"
+    first = int(first_text)
+    last = int(last_text) if last_text else None
+    if last is not None and last < first:
+        return None
+    if first >= size:
+        return "unsatisfiable"
+    return first, size - 1 if last is None else min(last, size - 1)
 
 
-def _backwards(value: str) -> bool:
-    first, _, last = value[6:].partition("-")
-    return bool(first and last) and int(last) < int(first)
-
-
-def _etag(path: Path) -> str:
-    st = path.stat()  # aiohttp's FileResponse spelling: mtime_ns and size in hex
+def _etag(st: os.stat_result) -> str:
     return f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
 
 
-def _if_range_matches(value: str, path: Path) -> bool:
+def _if_range_matches(value: str, st: os.stat_result) -> bool:
     value = value.strip()
     if value.startswith(('"', 'W/"')):
-        return value == _etag(path)
-    from email.utils import parsedate_to_datetime  # noqa: PLC0415
+        return value == _etag(st)  # a strong comparison: weak tags never match
     try:
-        return int(parsedate_to_datetime(value).timestamp()) >= int(path.stat().st_mtime)
+        return int(parsedate_to_datetime(value).timestamp()) == int(st.st_mtime)
     except (TypeError, ValueError):
         return False
+
+
+async def _send_file(request: web.Request, path: Path) -> web.StreamResponse:
+    """A file, whole or one byte range, streamed in chunks: memory stays flat for any size."""
+    st = path.stat()
+    size = st.st_size
+    headers = {"Accept-Ranges": "bytes", "ETag": _etag(st), "Last-Modified": formatdate(st.st_mtime, usegmt=True),
+               "Content-Type": mimetypes.guess_type(path.name)[0] or "application/octet-stream"}
+    if request.headers.get(hdrs.IF_NONE_MATCH, "").strip() == headers["ETag"]:
+        return web.Response(status=304, headers=headers)
+    wanted = _byte_range(request.headers.get(hdrs.RANGE), size)
+    if wanted is not None and hdrs.IF_RANGE in request.headers and not _if_range_matches(request.headers[hdrs.IF_RANGE], st):
+        wanted = None  # the client's copy is stale: send the file whole
+    if wanted == "multi":
+        return web.Response(status=416, text="multi-range requests are not supported; ask for one range\n",
+                            headers={"Content-Range": f"bytes */{size}"})
+    if wanted == "unsatisfiable":
+        return web.Response(status=416, headers={"Content-Range": f"bytes */{size}"})
+    first, last = (0, size - 1) if wanted is None else wanted
+    if wanted is not None:
+        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+    response = web.StreamResponse(status=200 if wanted is None else 206, headers=headers)
+    response.content_length = last - first + 1
+    await response.prepare(request)
+    if request.method == "HEAD":
+        return response
+    loop = asyncio.get_running_loop()
+    with open(path, "rb") as f:
+        f.seek(first)
+        remaining = last - first + 1
+        while remaining > 0:
+            chunk = await loop.run_in_executor(None, f.read, min(CHUNK, remaining))
+            if not chunk:
+                break
+            await response.write(chunk)
+            remaining -= len(chunk)
+    await response.write_eof()
+    return response
 
 
 def make_app(models: dict[str, Path], site: Path | None) -> web.Application:
@@ -84,7 +120,7 @@ def make_app(models: dict[str, Path], site: Path | None) -> web.Application:
         path = models.get(request.match_info["name"])
         if path is None:
             raise web.HTTPNotFound(text=f"no model {request.match_info['name']!r}\n")
-        return _range_request(request, path)
+        return await _send_file(request, path)
 
     async def model_list(request: web.Request) -> web.Response:
         listing = [{"name": name, "url": f"/models/{name}", "bytes": path.stat().st_size}
@@ -99,9 +135,11 @@ def make_app(models: dict[str, Path], site: Path | None) -> web.Application:
             target = _inside(site_root, str(target.relative_to(site_root) / "index.html"))
         if target is None or not target.is_file():
             raise web.HTTPNotFound()
-        return _range_request(request, target)
+        return await _send_file(request, target)
 
-    app = web.Application(middlewares=[cors])
+    app = web.Application()
+    app.on_response_prepare.append(cors_headers)
+    app.router.add_route("OPTIONS", "/{path:.*}", preflight)
     app.router.add_get("/models/", model_list)
     app.router.add_get("/models/{name}", model)
     app.router.add_get("/{path:.*}", static)

@@ -1,0 +1,141 @@
+"""The seed's commands as a user runs them, on a path and on a URL: gguf dump (gate A), gguf range
+(gate B), gate (gates C and D), demo-model; and one clear line with exit 2 for bad input."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from gguf import GGUFReader
+
+from server_process import running_server
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pywgsl(*args, cwd=ROOT):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "host.cli", *map(str, args)], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "demo.gguf"
+    out = pywgsl("demo-model", "--out", path)
+    assert out.returncode == 0 and out.stdout.startswith(f"wrote {path} (")
+    return path
+
+
+@pytest.fixture(scope="module")
+def url(demo):
+    with running_server(str(demo)) as (base, _):
+        yield f"{base}/models/demo.gguf"
+
+
+def test_demo_model_is_deterministic_and_shaped_like_gpt_oss(demo, tmp_path):
+    again = tmp_path / "again.gguf"
+    assert pywgsl("demo-model", "--out", again).returncode == 0
+    assert again.read_bytes() == demo.read_bytes()
+    other = tmp_path / "other.gguf"
+    assert pywgsl("demo-model", "--out", other, "--seed", "1").returncode == 0
+    assert other.read_bytes() != demo.read_bytes()
+    r = GGUFReader(demo)
+    names = {t.name: t.tensor_type.name for t in r.tensors}
+    per_layer = {"attn_norm.weight": "F32", "attn_q.weight": "Q8_0", "attn_q.bias": "F32", "attn_k.weight": "Q8_0",
+                 "attn_k.bias": "F32", "attn_v.weight": "Q8_0", "attn_v.bias": "F32", "attn_output.weight": "Q8_0",
+                 "attn_output.bias": "F32", "attn_sinks.weight": "F32", "post_attention_norm.weight": "F32",
+                 "ffn_gate_inp.weight": "F32", "ffn_gate_inp.bias": "F32", "ffn_gate_exps.weight": "MXFP4",
+                 "ffn_gate_exps.bias": "F32", "ffn_up_exps.weight": "MXFP4", "ffn_up_exps.bias": "F32",
+                 "ffn_down_exps.weight": "MXFP4", "ffn_down_exps.bias": "F32"}
+    n_layer = int(r.fields["gpt-oss.block_count"].contents())
+    want = {"token_embd.weight": "Q8_0", "output_norm.weight": "F32", "output.weight": "Q8_0"}
+    want.update({f"blk.{i}.{k}": v for i in range(n_layer) for k, v in per_layer.items()})
+    assert names == want
+    for key in ["gpt-oss.context_length", "gpt-oss.embedding_length", "gpt-oss.block_count",
+                "gpt-oss.attention.layer_norm_rms_epsilon", "gpt-oss.expert_feed_forward_length",
+                "gpt-oss.attention.sliding_window", "gpt-oss.attention.head_count", "gpt-oss.attention.head_count_kv",
+                "tokenizer.ggml.model", "tokenizer.ggml.tokens", "tokenizer.ggml.merges", "gpt-oss.rope.freq_base",
+                "gpt-oss.attention.key_length", "gpt-oss.attention.value_length", "gpt-oss.expert_count",
+                "gpt-oss.expert_used_count", "tokenizer.ggml.pre", "gpt-oss.rope.scaling.type",
+                "gpt-oss.rope.scaling.factor", "gpt-oss.rope.scaling.original_context_length",
+                "tokenizer.ggml.token_type", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"]:
+        assert key in r.fields, key
+    tokens = r.fields["tokenizer.ggml.tokens"].contents()
+    for merge in r.fields["tokenizer.ggml.merges"].contents():  # every merge makes a token of the vocabulary
+        assert merge.replace(" ", "") in tokens
+    assert "<|start|>" in tokens and "<|message|>" in tokens and "<|return|>" in tokens
+
+
+@pytest.mark.parametrize("where", ["path", "url"])
+def test_gguf_dump(demo, url, where):
+    src = demo if where == "path" else url
+    out = pywgsl("gguf", "dump", src, "--limit", "3")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    r = GGUFReader(demo)
+    assert lines[:4] == ["version: 3", f"tensor_data_offset: {r.data_offset}", f"tensor_count: {len(r.tensors)}",
+                         f"kv_count: {len(r.fields) - 3}"]  # gguf-py counts the header's three fields too
+    assert [line.split()[0] for line in lines[6:]] == [t.name for t in r.tensors[:3]]
+    js = json.loads(pywgsl("gguf", "dump", src, "--json").stdout)
+    assert js["tensor_count"] == len(js["tensors"]) == len(r.tensors)
+    assert [(t["name"], t["offset"], t["nbytes"]) for t in js["tensors"]] == \
+        [(t.name, int(t.data_offset), int(t.n_bytes)) for t in r.tensors]
+
+
+@pytest.mark.parametrize("where", ["path", "url"])
+def test_gguf_range_is_consistent(demo, url, where):
+    out = pywgsl("gguf", "range", demo if where == "path" else url, "--tensor", "output.weight", "--offset", "100",
+                 "--len", "5000", "--repeat", "3")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    import hashlib
+    t = next(t for t in GGUFReader(demo).tensors if t.name == "output.weight")
+    digest = hashlib.sha256(t.data.tobytes()[100:5100]).hexdigest()
+    assert lines == [f"read {i}: sha256 {digest}" for i in range(3)] + ["consistent: true"]
+
+
+@pytest.mark.parametrize("where", ["path", "url"])
+def test_gate_passes(demo, url, where):
+    out = pywgsl("gate", demo if where == "path" else url, "--tensor", "output.weight", "--k", "128", "--n", "64")
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("adapter: ") and lines[-1] == "PASS"
+    assert float(lines[2].split()[1]) < 1e-3
+
+
+def test_gate_fails_with_exit_1_when_tolerance_is_impossible(demo):
+    out = pywgsl("gate", demo, "--tensor", "token_embd.weight", "--k", "96", "--n", "300", "--tolerance", "-1")
+    assert out.returncode == 1 and out.stdout.splitlines()[-1].startswith("FAIL")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["gguf", "dump", "/nonexistent.gguf"], "error: /nonexistent.gguf: No such file or directory"),
+    (["gguf", "dump", "{readme}"], "not a GGUF file"),
+    (["gguf", "range", "{demo}", "--tensor", "nope", "--len", "4"], "no tensor named 'nope'"),
+    (["gguf", "range", "{demo}", "--tensor", "output.weight", "--offset", "999999999", "--len", "4"], "are outside tensor"),
+    (["gate", "{demo}", "--tensor", "output_norm.weight", "--k", "32", "--n", "1"], "is F32, not Q8_0"),
+    (["gate", "{demo}", "--tensor", "output.weight", "--k", "100", "--n", "1"], "k must be a positive multiple of 32"),
+    (["gate", "{demo}", "--tensor", "output.weight", "--k", "32", "--n", "100000"], "n must be between 1 and"),
+    (["gguf", "dump", "http://127.0.0.1:9/x.gguf"], "error: http://127.0.0.1:9/x.gguf:"),
+])
+def test_bad_input_is_one_line_and_exit_2(demo, args, message):
+    args = [a.format(demo=demo, readme=ROOT / "README.md") for a in args]
+    out = pywgsl(*args)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert out.stderr.count("\n") == 1 and message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_truncated_file_names_the_offset(demo, tmp_path):
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(demo.read_bytes()[:5000])
+    out = pywgsl("gguf", "dump", cut)
+    assert out.returncode == 2 and "file truncated" in out.stderr and "(at byte " in out.stderr
+
+
+def test_help_of_the_seed_commands():
+    for args in (["gguf", "--help"], ["gguf", "dump", "--help"], ["gguf", "range", "--help"], ["gate", "--help"],
+                 ["demo-model", "--help"], ["serve", "--help"]):
+        out = pywgsl(*args)
+        assert out.returncode == 0 and out.stdout.startswith("usage: pywgsl"), args
