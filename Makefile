@@ -21,8 +21,14 @@ adapter: $(VENV)/.installed
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers >/dev/null; }
 	@$(VENV)/bin/pywgsl adapter
 
+DEMO_MODEL := build/demo.gguf
+
 demo: adapter
 	$(VENV)/bin/pywgsl kernels --check
+	$(VENV)/bin/pywgsl demo-model --out $(DEMO_MODEL)
+	$(VENV)/bin/pywgsl gguf dump $(DEMO_MODEL) --limit 8
+	$(VENV)/bin/pywgsl gguf range $(DEMO_MODEL) --tensor output.weight --len 4096 --repeat 3
+	$(VENV)/bin/pywgsl gate $(DEMO_MODEL) --tensor output.weight --k 128 --n 64
 
 test: adapter
 	$(VENV)/bin/python -m pytest -q
