@@ -270,6 +270,10 @@ builtin("barrier", "workgroupBarrier", None, None, "workgroup memory and executi
         special="barrier")
 builtin("storage_barrier", "storageBarrier", None, None, "storage memory barrier", "synchronization",
         special="barrier")
+builtin("has", "-", None, None,
+        'has("subgroups") or has("shader-f16"): as the condition of an if, compiles one kernel variant with '
+        "the feature (that branch) and one without (the else branch); the host runs the best its adapter allows",
+        "variants", special="has")
 builtin("shared", "var<workgroup>", None, None,
         "shared(T, n): a workgroup array of n T (n a literal or a Const parameter); statement level only",
         "memory", special="shared")

@@ -154,11 +154,18 @@ def bitcast(b: Builder, builtin: Builtin, node: ast.Call) -> Expr:
     x = b.concrete(b.value(node.args[1]), node.args[1])
     if not isinstance(x.type, (Scalar, Vector)) or "bool" in x.type.wgsl or size_of(x.type) != size_of(t):
         raise b.error(f"bitcast cannot reinterpret {describe(x.type)} as {t}: sizes differ", node)
+    if t.uses_f16 or x.type.uses_f16:  # naga (wgpu-py 0.32, Firefox) types vec2<f16> <-> u32 bitcasts wrongly
+        raise b.error("bitcast to or from f16 vectors is not portable (naga mis-compiles it); use "
+                      "gpu.unpack2x16float / gpu.pack2x16float and convert with vec2h(...) / vec2f(...)", node)
     b.unit.note_type(t)
     return Expr(f"bitcast<{t.wgsl}>({x.code})", t)
 
 
-SPECIALS = {"invocation_id": invocation_id, "barrier": barrier, "shared": shared_misplaced, "atomic": atomic,
+def has_misplaced(b: Builder, builtin: Builtin, node: ast.Call) -> Expr:
+    raise b.error("gpu.has(...) can only be the whole condition of an if statement", node)
+
+
+SPECIALS = {"has": has_misplaced, "invocation_id": invocation_id, "barrier": barrier, "shared": shared_misplaced, "atomic": atomic,
             "len": length, "bitcast": bitcast}
 
 

@@ -89,8 +89,10 @@ def placeholder(obj) -> str:
 
 class Builder:
     def __init__(self, source: Source, unit: Unit, params: dict[str, Symbol], *, kind: str,
-                 return_type: Type | None, py_scope: dict[str, Any], own_name: str, taken: set[str]):
+                 return_type: Type | None, py_scope: dict[str, Any], own_name: str, taken: set[str],
+                 enabled: frozenset[str] = frozenset()):
         self.source, self.unit, self.kind = source, unit, kind
+        self.enabled = enabled  # features this variant may use: `if gpu.has(f)` picks a branch by it
         self.return_type, self.py_scope, self.own_name = return_type, py_scope, own_name
         # Python scoping: params, then one function-wide scope for locals, then one per active loop
         # variable. `assigned` holds the locals definitely assigned at this point (None: unreachable).
@@ -535,10 +537,26 @@ class Builder:
         return dest
 
     def build_If(self, node: ast.If) -> None:
+        feature = self.feature_test(node.test)
+        if feature is not None:  # decided at compile time: this variant gets one branch only
+            self.emit("{")
+            self.assigned = self.body(node.body if feature in self.enabled else node.orelse)
+            self.emit("}")
+            return
         cond = self.condition(node.test)
         self.emit(f"if ({cond.code}) {{")
         self.assigned = self.if_chain(node)
         self.emit("}")
+
+    def feature_test(self, node: ast.AST) -> str | None:
+        """The feature name when `node` is gpu.has("feature"), else None."""
+        if not isinstance(node, ast.Call) or getattr(self.python_object(node.func), "builtin", None) is not \
+                BUILTINS["has"]:
+            return None
+        if self.kind != "kernel":
+            raise self.error("gpu.has(...) is only available in kernels (each kernel variant is compiled apart)", node)
+        from .kernel import feature_name  # noqa: PLC0415
+        return feature_name(node, self.source)
 
     def if_chain(self, node: ast.If) -> set[str] | None:
         """The body and the elif/else branches of an if whose header is emitted; returns the locals

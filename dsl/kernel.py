@@ -22,6 +22,7 @@ from .wgsl_text import identifier, literal
 MAX_INVOCATIONS = 256
 MAX_WORKGROUP_SIZE = (256, 256, 64)
 MAX_WORKGROUP_STORAGE = 16384
+KNOWN_FEATURES = frozenset({"shader-f16", "subgroups"})
 
 
 class Binding(NamedTuple):
@@ -59,12 +60,37 @@ class _Compiled:
 
 
 class Kernel:
-    """A compiled kernel. `specialize(**consts)` returns a copy with other Const values."""
+    """A compiled kernel: one WGSL module per variant (a kernel that tests `gpu.has(feature)` has one
+    for each combination of the features it tests). The kernel the decorator returns describes the
+    fullest variant and, when launched, runs the best one the adapter supports; `variants` lists
+    them all. `specialize(**consts)` returns a copy with other Const values."""
 
-    def __init__(self, compiled: _Compiled, constants: dict[str, Any]):
-        self._c = compiled
+    def __init__(self, variants: dict[frozenset[str], _Compiled], constants: dict[str, Any],
+                 chosen: frozenset[str] | None = None):
+        self._variants = variants
+        self.chosen = chosen  # None: pick the variant at launch
+        self._c = variants[chosen if chosen is not None else max(variants, key=len)]
         self.constants = dict(constants)
-        self._check_limits()
+        for compiled in variants.values():
+            self._check_limits(compiled)
+
+    # -- variants ---------------------------------------------------------------------------------------
+    @property
+    def variant_name(self) -> str:
+        key = self.chosen if self.chosen is not None else max(self._variants, key=len)
+        return "+".join(sorted(key)) or "baseline"
+
+    @property
+    def variants(self) -> list[Kernel]:
+        return [Kernel(self._variants, self.constants, key) for key in sorted(self._variants, key=lambda k: (len(k), sorted(k)))]
+
+    def variant_for(self, available: frozenset[str] | set[str]) -> Kernel:
+        """The variant using the most features among those the adapter offers."""
+        usable = [v for v in self.variants if v.features <= set(available)]
+        if not usable:
+            raise CompileError(f"kernel {self.name}: every variant needs features the adapter lacks "
+                               f"({', '.join(sorted(self.features - set(available)))})")
+        return max(usable, key=lambda v: len(v.features))
 
     # -- what a kernel is ----------------------------------------------------------------------------
     @property
@@ -120,8 +146,7 @@ class Kernel:
             count = next(self.constants[p.name] for p in self._c.params if identifier(p.name) == count)
         return int(count) * stride_of(t.elem)
 
-    def _check_limits(self) -> None:
-        c = self._c
+    def _check_limits(self, c: _Compiled) -> None:
         deco = next((d for d in c.node.decorator_list), c.node)
         size = self.workgroup_size
         if any(s < 1 for s in size):
@@ -154,7 +179,7 @@ class Kernel:
             if p.type.elem.is_int and (isinstance(value, float) or isinstance(value, bool)):
                 raise CompileError(f"Const parameter '{name}' is {p.type.elem}, got {value!r}")
             new[name] = value
-        return Kernel(self._c, new)
+        return Kernel(self._variants, new, self.chosen)
 
     @typechecked
     def launch(self, grid: int | tuple | list, **args: Any) -> dict:
@@ -166,7 +191,8 @@ class Kernel:
         return launch(kernel, grid, args)
 
     def __repr__(self) -> str:
-        return f"<dsl kernel {self.name} workgroup_size={self.workgroup_size} features={sorted(self.features)}>"
+        return (f"<dsl kernel {self.name} variant={self.variant_name} workgroup_size={self.workgroup_size} "
+                f"features={sorted(self.features)}>")
 
 
 def _compile(fn, workgroup_size: tuple) -> Kernel:
@@ -174,6 +200,35 @@ def _compile(fn, workgroup_size: tuple) -> Kernel:
     if not isinstance(node, ast.FunctionDef):
         raise CompileError("@kernel decorates a function", source, node)
     scope = python_scope(fn)
+    tested = sorted(features_tested(node, scope, source))
+    variants, constants = {}, {}
+    for mask in range(1 << len(tested)):
+        enabled = frozenset(f for i, f in enumerate(tested) if mask >> i & 1)
+        variants[enabled], constants = _compile_variant(fn, node, source, scope, workgroup_size, enabled)
+    return Kernel(variants, constants)
+
+
+def features_tested(node: ast.FunctionDef, scope: dict, source: Source) -> set[str]:
+    """The features a kernel body asks about with gpu.has("...")."""
+    from .gpu import gpu  # noqa: PLC0415
+    found = set()
+    for call in ast.walk(node):
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "has" \
+                and isinstance(call.func.value, ast.Name) and scope.get(call.func.value.id) is gpu:
+            found.add(feature_name(call, source))
+    return found
+
+
+def feature_name(call: ast.Call, source: Source) -> str:
+    if len(call.args) != 1 or call.keywords or not isinstance(call.args[0], ast.Constant) \
+            or call.args[0].value not in KNOWN_FEATURES:
+        raise CompileError(f"gpu.has takes one feature name: {' or '.join(repr(f) for f in sorted(KNOWN_FEATURES))}",
+                           source, call)
+    return call.args[0].value
+
+
+def _compile_variant(fn, node: ast.FunctionDef, source: Source, scope: dict, workgroup_size: tuple,
+                     enabled: frozenset[str]) -> tuple[_Compiled, dict]:
     args = node.args
     if args.vararg or args.kwarg:
         raise CompileError("a kernel cannot take *args or **kwargs", source, args.vararg or args.kwarg)
@@ -251,7 +306,7 @@ def _compile(fn, workgroup_size: tuple) -> Kernel:
 
     entry_attrs = _workgroup_size(workgroup_size, symbols, source, node)
     builder = Builder(source, unit, symbols, kind="kernel", return_type=None, py_scope=scope, own_name=fn.__name__,
-                      taken=taken)
+                      taken=taken, enabled=enabled)
     body = builder.function_body(node.body)
     module_names = {identifier(node.name), *(identifier(p.name) for p in params if p.role != "scalar"),
                     *(name for name, _, _ in unit.shared)} | ({scalars.wgsl, var} if scalars else set())
@@ -262,7 +317,7 @@ def _compile(fn, workgroup_size: tuple) -> Kernel:
     entry = f"@compute @workgroup_size({size})\nfn {identifier(node.name)}({ins}) {{\n{body}\n}}"
     compiled = _Compiled(fn.__name__, source, node, params, bindings, scalars, unit, declarations, entry_attrs,
                          entry, module_names)
-    return Kernel(compiled, constants)
+    return compiled, constants
 
 
 def _fresh(taken: set[str], base: str) -> str:

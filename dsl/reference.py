@@ -16,7 +16,8 @@ BEGIN, END = "<!-- reference:begin -->", "<!-- reference:end -->"
 CATEGORIES = [("math", "Math (component-wise on vectors)"), ("vector", "Vectors"), ("bits", "Bits"),
               ("packing", "Packing and bit casts"), ("invocation", "Invocation ids (kernels only)"),
               ("synchronization", "Synchronization"), ("memory", "Workgroup memory"), ("atomic", "Atomics"),
-              ("subgroup", "Subgroups (feature `subgroups`)"), ("python", "Python builtins")]
+              ("subgroup", "Subgroups (feature `subgroups`)"), ("variants", "Variants"),
+              ("python", "Python builtins")]
 
 SYNTAX = [
     ("x = e / x: f32 = e", "the first assignment declares (type from e, or annotated); later ones must keep the type"),

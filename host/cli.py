@@ -31,25 +31,30 @@ def cmd_kernels(args) -> int:
     from kernels import library  # noqa: PLC0415
     entries = library()
     if not args.check:
-        rows = [(e.name, "x".join(map(str, e.kernel.workgroup_size)), ",".join(sorted(e.kernel.features)) or "-",
-                 str(len(e.kernel.bindings))) for e in entries.values()]
+        rows = [(_label(e, v), "x".join(map(str, v.workgroup_size)), ",".join(sorted(v.features)) or "-",
+                 str(len(v.bindings))) for e in entries.values() for v in e.kernel.variants]
         _table(("kernel", "workgroup", "features", "bindings"), rows)
         return 0
     from .native import default_device  # noqa: PLC0415
     dev = default_device()
     rows, failed = [], 0
     for e in entries.values():
-        missing = e.kernel.features - dev.features
-        if missing:
-            rows.append((e.name, dev.adapter_name, "-", f"SKIP (needs {', '.join(sorted(missing))})"))
-            continue
-        diff, ok = e.check()
-        failed += not ok
-        rows.append((e.name, dev.adapter_name, f"{diff:.3g}", "PASS" if ok else "FAIL"))
+        for v in e.kernel.variants:  # every variant the adapter can run
+            missing = v.features - dev.features
+            if missing:
+                rows.append((_label(e, v), dev.adapter_name, "-", f"SKIP (needs {', '.join(sorted(missing))})"))
+                continue
+            diff, ok = e.check(variant=v)
+            failed += not ok
+            rows.append((_label(e, v), dev.adapter_name, f"{diff:.3g}", "PASS" if ok else "FAIL"))
     _table(("kernel", "adapter", "max abs diff", "pass"), rows)
     passed = sum(r[3] == "PASS" for r in rows)
     print(f"{passed} of {len(rows)} kernels match their numpy reference")
     return 1 if failed else 0
+
+
+def _label(entry, variant) -> str:
+    return entry.name if len(entry.kernel.variants) == 1 else f"{entry.name} ({variant.variant_name})"
 
 
 def _metadata_summary(value):

@@ -183,6 +183,8 @@ def _grid(kernel: Kernel, grid, limit: int) -> tuple[int, int, int]:
 def launch(kernel: Kernel, grid, args: dict) -> dict:
     """Run `kernel` once over `grid` workgroups; returns every RW array parameter as numpy."""
     dev = default_device()
+    if kernel.chosen is None:
+        kernel = kernel.variant_for(dev.features)
     missing_features = kernel.features - dev.features
     if missing_features:
         raise LaunchError(f"{kernel.name} needs {', '.join(sorted(missing_features))}, which the adapter "

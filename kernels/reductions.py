@@ -37,25 +37,36 @@ def row_sum(m: Array[f32], out: RW[Array[f32]], dims: Dims, scale: f32, WG: Cons
 
 
 @kernel(workgroup_size=(64,))
-def row_max_subgroup(m: Array[f32], out: RW[Array[f32]], dims: Dims):
-    """out[r] = max_c m[r, c], reduced with subgroup operations (needs the subgroups feature; any
-    subgroup size that divides 64 works)."""
+def row_max(m: Array[f32], out: RW[Array[f32]], dims: Dims):
+    """out[r] = max_c m[r, c]. With subgroups, each subgroup reduces in registers and one lane per
+    subgroup writes a partial (any subgroup size that divides 64); without, a tree in workgroup memory."""
     partial = gpu.shared(f32, 64)
     row = gpu.workgroup_id().x
     t = gpu.local_id().x
     acc = f32(-3.0e38)
     for c in range(t, dims.cols, 64):
         acc = max(acc, m[row * dims.cols + c])
-    acc = gpu.subgroup_max(acc)
-    lane = gpu.subgroup_invocation_id()
-    if lane == 0:
-        partial[t // gpu.subgroup_size()] = acc
-    gpu.barrier()
-    if t == 0:
-        best = partial[0]
-        for s in range(1, 64 // gpu.subgroup_size()):
-            best = max(best, partial[s])
-        out[row] = best
+    if gpu.has("subgroups"):
+        acc = gpu.subgroup_max(acc)
+        if gpu.subgroup_invocation_id() == 0:
+            partial[t // gpu.subgroup_size()] = acc
+        gpu.barrier()
+        if t == 0:
+            best = partial[0]
+            for s in range(1, 64 // gpu.subgroup_size()):
+                best = max(best, partial[s])
+            out[row] = best
+    else:
+        partial[t] = acc
+        gpu.barrier()
+        stride = u32(32)
+        while stride > 0:
+            if t < stride:
+                partial[t] = max(partial[t], partial[t + stride])
+            gpu.barrier()
+            stride //= 2
+        if t == 0:
+            out[row] = partial[0]
 
 
 def row_sum_reference(m, out, dims, scale):
@@ -79,4 +90,4 @@ def _row_sum_example(rng: np.random.Generator):
 
 
 register("row_sum", row_sum, row_sum_reference, _row_sum_example, 1e-3)
-register("row_max_subgroup", row_max_subgroup, row_max_reference, _rows_example, 0)
+register("row_max", row_max, row_max_reference, _rows_example, 0)

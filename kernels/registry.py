@@ -17,11 +17,15 @@ class Entry:
     reference: Callable[..., dict]  # numpy: the launch arguments -> the expected RW arrays
     example: Callable[[np.random.Generator], tuple[dict, tuple]]  # -> (launch arguments, grid)
     tolerance: float
+    decode: Callable[[dict], dict] | None = None  # the kernel's outputs as the reference's values (e.g. packed halves)
 
-    def check(self, seed: int = 0) -> tuple[float, bool]:
-        """Run the kernel on the default adapter and compare with the reference: (max abs diff, pass)."""
+    def check(self, seed: int = 0, variant: Kernel | None = None) -> tuple[float, bool]:
+        """Run the kernel (or one of its variants) on the default adapter and compare with the
+        reference: (max abs diff, pass)."""
         args, grid = self.example(np.random.default_rng(seed))
-        got = self.kernel.launch(grid, **args)
+        got = (variant or self.kernel).launch(grid, **args)
+        if self.decode is not None:
+            got = self.decode(got)
         want = self.reference(**args)
         diff = max(float(np.max(np.abs(got[k].astype(np.float64) - np.asarray(v, np.float64)), initial=0.0))
                    for k, v in want.items())
@@ -31,10 +35,10 @@ class Entry:
 LIBRARY: dict[str, Entry] = {}
 
 
-def register(name: str, kernel: Kernel, reference, example, tolerance: float) -> None:
+def register(name: str, kernel: Kernel, reference, example, tolerance: float, decode=None) -> None:
     if name in LIBRARY:
         raise ValueError(f"kernel {name!r} is registered twice")
-    LIBRARY[name] = Entry(name, kernel, reference, example, tolerance)
+    LIBRARY[name] = Entry(name, kernel, reference, example, tolerance, decode)
 
 
 def library() -> dict[str, Entry]:

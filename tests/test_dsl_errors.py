@@ -3,7 +3,8 @@ file, line and column, with the source line and a caret. Each case marks its off
 a comment `# E:<case>`; the test finds that line and checks the error points at it."""
 import pytest
 
-from dsl import (Array, Atomic, CompileError, Const, RW, f16, f32, func, gpu, i32, kernel, struct, u32, vec2f, vec4f)
+from dsl import (Array, Atomic, CompileError, Const, RW, f16, f32, func, gpu, i32, kernel, struct, u32, vec2f, vec2h,
+                 vec4f)
 
 HERE = __file__
 
@@ -296,6 +297,13 @@ def test_constant_shift_of_32_or_more():
         @kernel
         def k(out: RW[Array[u32]]):
             out[0] = out[1] >> 32  # E:shift32
+
+
+def test_f16_vector_bitcast_is_refused():
+    with expect("bitcast16", "bitcast to or from f16 vectors is not portable"):
+        @kernel
+        def k(out: RW[Array[u32]]):
+            v = gpu.bitcast(vec2h, out[0])  # E:bitcast16
 
 
 def test_not_a_dsl_type():
