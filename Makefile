@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export XDG_RUNTIME_DIR ?= /tmp/pywgsl-xdg
 
-.PHONY: demo test adapter readme
+.PHONY: demo test adapter browsers readme
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -30,7 +30,17 @@ demo: adapter
 	$(VENV)/bin/pywgsl gguf range $(DEMO_MODEL) --tensor output.weight --len 4096 --repeat 3
 	$(VENV)/bin/pywgsl gate $(DEMO_MODEL) --tensor output.weight --k 128 --n 64
 
-test: adapter
+# The browser tests drive Debian's Chromium and Firefox ESR; node runs the JS parser's tests.
+BROWSER_PACKAGES := chromium chromium-driver firefox-esr nodejs
+
+browsers:
+	@missing=""; for p in $(BROWSER_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+test: adapter browsers
 	$(VENV)/bin/python -m pytest -q
 
 readme: $(VENV)/.installed

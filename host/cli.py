@@ -117,13 +117,29 @@ def cmd_demo_model(args) -> int:
     return 0
 
 
+def cmd_build(args) -> int:
+    from .site_builder import build_site  # noqa: PLC0415
+    out = build_site(args.out)
+    files = [p for p in out.rglob("*") if p.is_file()]
+    print(f"built {out}/ ({len(files)} files, {sum(p.stat().st_size for p in files)} bytes): index.html, "
+          "gptoss/index.html, js/, kernels/manifest.json, kernels/vectors/, models/demo.gguf")
+    return 0
+
+
 def cmd_serve(args) -> int:
     from .demo_model import demo_model_path  # noqa: PLC0415
     from .server import model_table, serve  # noqa: PLC0415
     models = model_table(args.models or [str(demo_model_path())])
-    site = Path(args.site) if args.site else None
-    if site is not None and not site.is_dir():
-        raise ServerError(f"{site}: not a directory")
+    if args.site:
+        site = Path(args.site)
+        if not site.is_dir():
+            raise ServerError(f"{site}: not a directory")
+    else:
+        site = Path("dist")
+        if not (site / "index.html").is_file():
+            from .site_builder import build_site  # noqa: PLC0415
+            print(f"building the site into {site}/ first", flush=True)
+            build_site(site)
     serve(models, site, args.host, args.port)
     return 0
 
@@ -192,13 +208,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed of the weights (default 0)")
     p.set_defaults(run=cmd_demo_model)
 
+    p = sub.add_parser("build", help="write the static site: pages, JS, kernel manifest, parity vectors, demo model",
+                       description="Write the self-contained static site (default dist/), deployable to any "
+                                   "static host that honours Range. Deterministic.")
+    p.add_argument("--out", default="dist", metavar="DIR", help="output folder (default dist; replaced)")
+    p.set_defaults(run=cmd_build)
+
     p = sub.add_parser("serve", help="serve the site and GGUF models over HTTP with Range and CORS",
                        description="Serve model files under /models/NAME (the demo model when none is named) "
-                                   "and a static site, with HTTP Range and CORS.")
+                                   "and the static site (dist/, built first when missing), with HTTP Range and CORS.")
     p.add_argument("models", nargs="*", metavar="MODEL.gguf")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--site", metavar="DIR", help="static site folder to serve at /")
+    p.add_argument("--site", metavar="DIR", help="static site folder to serve at / (default: dist, built if missing)")
     p.set_defaults(run=cmd_serve)
     return parser
 

@@ -52,16 +52,20 @@ class GateResult:
         return self.max_abs_diff <= self.tolerance
 
 
-def q8_0_gate(source: ByteSource, gguf: GGUFFile, tensor: str, n: int, k: int, tolerance: float,
-              seed: int = 0) -> GateResult:
-    """Gates C and D: y = W[:n, :k] x on the GPU against numpy, x drawn from `seed`."""
+def gate_x(k: int) -> np.ndarray:
+    """The gates' input vector, exact in float32 and the same in the browser (site/js/q8_0.js gateX)."""
+    return ((np.arange(k) * 37 % 101 - 50) / 50).astype(np.float32)
+
+
+def q8_0_gate(source: ByteSource, gguf: GGUFFile, tensor: str, n: int, k: int, tolerance: float) -> GateResult:
+    """Gates C and D: y = W[:n, :k] gate_x(k) on the GPU against numpy."""
     from kernels import q8_0  # noqa: PLC0415 - loads the DSL and wgpu only for this gate
 
     from .native import default_device  # noqa: PLC0415
 
     info = gguf.tensor(tensor)
     raw = q8_0_slice(source, info, n, k)
-    x = np.random.default_rng(seed).standard_normal(k).astype(np.float32)
+    x = gate_x(k)
     y = q8_0.matvec(raw, x, n, k)
     want = q8_0.matvec_reference(raw, x, n, k)
     diff = np.abs(y.astype(np.float64) - want)

@@ -76,7 +76,8 @@ def _element_shape(elem) -> tuple[int, ...]:
     return (elem.n,) if isinstance(elem, Vector) else ()
 
 
-def _pack_array(kernel: Kernel, name: str, t: ArrayType, value) -> tuple[bytes, tuple]:
+def pack_array(kernel: Kernel, name: str, t: ArrayType, value) -> tuple[bytes, tuple]:
+    """A numpy array as the bytes of a storage buffer of type t (checked; vec3 rows padded)."""
     if not isinstance(value, np.ndarray):
         raise LaunchError(f"{kernel.name}: argument '{name}' is {t!r}, so it takes a numpy array, "
                           f"got {type(value).__name__}")
@@ -206,7 +207,7 @@ def launch(kernel: Kernel, grid, args: dict) -> dict:
         if p.role == "scalar":
             continue
         if p.role == "storage":
-            data, shape = _pack_array(kernel, p.name, p.type, args[p.name])
+            data, shape = pack_array(kernel, p.name, p.type, args[p.name])
             if len(data) > limit:
                 raise LaunchError(f"{kernel.name}: '{p.name}' is {len(data)} bytes, above the device's "
                                   f"max-storage-buffer-binding-size of {limit}")

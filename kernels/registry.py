@@ -17,15 +17,14 @@ class Entry:
     reference: Callable[..., dict]  # numpy: the launch arguments -> the expected RW arrays
     example: Callable[[np.random.Generator], tuple[dict, tuple]]  # -> (launch arguments, grid)
     tolerance: float
-    decode: Callable[[dict], dict] | None = None  # the kernel's outputs as the reference's values (e.g. packed halves)
+    decode: dict[str, str] | None = None  # outputs whose words hold other values: name -> numpy dtype (e.g. float16)
 
     def check(self, seed: int = 0, variant: Kernel | None = None) -> tuple[float, bool]:
         """Run the kernel (or one of its variants) on the default adapter and compare with the
         reference: (max abs diff, pass)."""
         args, grid = self.example(np.random.default_rng(seed))
         got = (variant or self.kernel).launch(grid, **args)
-        if self.decode is not None:
-            got = self.decode(got)
+        got = {k: v.view(np.dtype(self.decode[k])) if self.decode and k in self.decode else v for k, v in got.items()}
         want = self.reference(**args)
         diff = max(float(np.max(np.abs(got[k].astype(np.float64) - np.asarray(v, np.float64)), initial=0.0))
                    for k, v in want.items())

@@ -1,0 +1,115 @@
+"""`pywgsl build`: the static site. It copies site/ (pages and ES modules), writes
+kernels/manifest.json (every kernel variant: WGSL for Tint and naga, bindings, uniform layouts,
+workgroup size, features, content hashes), one parity vector per kernel (inputs and
+numpy-expected outputs, binary) and the demo model. Building twice gives the same bytes."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from dsl import Kernel
+from dsl.types import ArrayType, Atomic, StructType, Vector, numpy_dtype, stride_of, struct_offsets
+
+from .demo_model import write_demo_model
+from .native import pack_array
+
+SITE_SOURCES = Path(__file__).resolve().parent.parent / "site"
+DTYPE_NAMES = {"float32": "f32", "uint32": "u32", "int32": "i32", "float16": "f16"}
+
+
+def uniform_layout(t: StructType) -> dict:
+    fields = []
+    for (name, ft), (_, offset) in zip(t.fields, struct_offsets(t)):
+        if isinstance(ft, StructType):
+            raise ValueError(f"uniform {t.name}: nested struct field '{name}' has no browser layout yet")
+        fields.append({"name": name, "type": ft.wgsl, "offset": offset})
+    return {"size": int(numpy_dtype(t).itemsize), "fields": fields}
+
+
+def variant_manifest(kernel: Kernel) -> dict:
+    texts = {target: kernel.wgsl_for(target) for target in ("naga", "tint")}
+    uniforms = {p.name: uniform_layout(p.type) for p in kernel.params if p.role == "uniform"}
+    if kernel.scalar_layout is not None:
+        scalar_binding = next(b.name for b in kernel.bindings if b.element == kernel.scalar_layout.wgsl)
+        uniforms[scalar_binding] = uniform_layout(kernel.scalar_layout)
+    return {
+        "kernel": kernel.name, "variant": kernel.variant_name, "features": sorted(kernel.features),
+        "entry_point": kernel.entry_point, "workgroup_size": list(kernel.workgroup_size), "wgsl": texts,
+        "hash": {t: hashlib.sha256(text.encode()).hexdigest() for t, text in texts.items()},
+        "bindings": [b._asdict() for b in kernel.bindings], "uniforms": uniforms,
+    }
+
+
+def _struct_values(t: StructType, value) -> dict:
+    names = [n for n, _ in t.fields]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return {n: _jsonable(v) for n, v in zip(names, value)}
+
+
+def _jsonable(v):
+    if isinstance(v, (tuple, list, np.ndarray)):
+        return [_jsonable(x) for x in v]
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def parity_vector(entry, blob: bytearray) -> dict:
+    """The entry's example as the browser runs it: storage bytes, uniform values, expected outputs."""
+    kernel = entry.kernel
+    args, grid = entry.example(np.random.default_rng(0))
+    spec: dict = {"kernel": entry.name, "tolerance": entry.tolerance, "grid": list(grid) + [1] * (3 - len(grid)),
+                  "storage": {}, "uniforms": {}, "expected": {}}
+    scalars = {}
+    for p in kernel.params:
+        if p.role == "storage":
+            data, _ = pack_array(kernel, p.name, p.type, args[p.name])
+            spec["storage"][p.name] = {"offset": len(blob), "bytes": len(data)}
+            blob += data
+        elif p.role == "uniform":
+            spec["uniforms"][p.name] = _struct_values(p.type, args[p.name])
+        elif p.role == "scalar":
+            scalars[p.name] = _jsonable(args[p.name])
+    if scalars:
+        spec["uniforms"][next(b.name for b in kernel.bindings if b.element == kernel.scalar_layout.wgsl)] = scalars
+    want = entry.reference(**args)
+    for p in kernel.params:
+        if p.name not in want:
+            continue
+        t: ArrayType = p.type
+        elem = t.elem.elem if isinstance(t.elem, Atomic) else t.elem
+        base = numpy_dtype(elem).base if isinstance(elem, Vector) else numpy_dtype(elem)
+        dtype = DTYPE_NAMES[np.dtype(entry.decode[p.name]).name if entry.decode and p.name in entry.decode else base.name]
+        width = 2 if dtype == "f16" else 4
+        components = elem.n if isinstance(elem, Vector) else (4 // width)
+        stride = stride_of(elem) // width
+        values = np.asarray(want[p.name], np.float64).reshape(-1)
+        spec["expected"][p.name] = {"offset": len(blob), "count": len(values), "dtype": dtype,
+                                    "components": components, "stride": stride}
+        blob += values.tobytes()
+    return spec
+
+
+def build_site(out: str | Path = "dist") -> Path:
+    from kernels import library  # noqa: PLC0415
+    out = Path(out)
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(SITE_SOURCES, out)
+    vectors = out / "kernels" / "vectors"
+    vectors.mkdir(parents=True)
+    manifest = {"kernels": []}
+    for name, entry in sorted(library().items()):
+        blob = bytearray()
+        spec = parity_vector(entry, blob)
+        spec["data"] = f"{name}.bin"
+        (vectors / f"{name}.bin").write_bytes(bytes(blob))
+        (vectors / f"{name}.json").write_text(json.dumps(spec, indent=1, sort_keys=True) + "\n")
+        manifest["kernels"].append({"name": name, "parity": f"vectors/{name}.json",
+                                    "variants": [variant_manifest(v) for v in entry.kernel.variants]})
+    (out / "kernels" / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    write_demo_model(out / "models" / "demo.gguf")
+    return out

@@ -1,0 +1,131 @@
+// /gptoss: the seed's gates A-D in the browser on a GGUF read by HTTP Range, with a HUD and load
+// progress from real byte counts; window.pywgslResults holds the same as JSON.
+import { Executor } from "./executor.js";
+import { readGguf } from "./gguf.js";
+import { gateX, q8_0Matvec } from "./q8_0.js";
+import { RangeSource, sha256Hex } from "./range.js";
+import { openDevice } from "./webgpu.js";
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const config = {
+  gguf: params.get("gguf") || new URL("../models/demo.gguf", location.href).href,
+  tensor: params.get("tensor") || "output.weight",
+  k: Number(params.get("k") || 128),
+  n: Number(params.get("n") || 64),
+  tolerance: Number(params.get("tolerance") || 0.01),
+};
+const results = { page: "gptoss", done: false, config, gates: {}, telemetry: {} };
+window.pywgslResults = results;
+
+function gate(name, status, detail = "", data = {}) {
+  results.gates[name] = { status, ...data };
+  const box = $(`gate-${name}`);
+  box.querySelector(".status").textContent = status;
+  box.querySelector(".status").className = `status ${status === "PASS" ? "pass" : status === "FAIL" ? "fail" : "running"}`;
+  box.querySelector(".detail").textContent = data.ms === undefined ? detail : `${detail} — ${data.ms.toFixed(1)} ms`;
+}
+
+function telemetry(source, executor) {
+  const t = results.telemetry;
+  t.bytes_loaded = source.bytesRead;
+  t.range_requests = source.requests;
+  if (executor) {
+    t.kernels_dispatched = executor.dispatches;
+    t.pipeline_cache_hits = executor.cacheHits;
+  }
+  $("bytes").textContent = `${t.bytes_loaded} bytes loaded in ${t.range_requests} range requests`;
+  $("telemetry").textContent = executor ? `kernels dispatched: ${t.kernels_dispatched}, pipeline cache hits: ${t.pipeline_cache_hits}` : "";
+}
+
+async function main() {
+  $("model-url").textContent = config.gguf;
+  let planned = 1;
+  const source = new RangeSource(config.gguf, {
+    onBytes: (n) => {
+      $("progress").max = Math.max(planned, n);
+      $("progress").value = n;
+      telemetry(source);
+    },
+  });
+  let executor = null;
+  try {
+    // A: the tensor table, from a prefix of the file
+    let t0 = performance.now();
+    gate("A", "running");
+    const size = await source.probe();
+    const gguf = await readGguf((o, l) => source.read(o, l), size, { source: config.gguf });
+    const q8 = gguf.tensors.filter((t) => t.type_name === "Q8_0");
+    const info = gguf.tensors.find((t) => t.name === config.tensor);
+    if (!info) throw new Error(`the file has no tensor '${config.tensor}'`);
+    if (info.type_name !== "Q8_0") throw new Error(`tensor '${config.tensor}' is ${info.type_name}, not Q8_0`);
+    const { k, n } = config;
+    if (k <= 0 || k % 32 || k > info.dims[0]) throw new Error(`k must be a positive multiple of 32 up to ${info.dims[0]}`);
+    const rows = info.nbytes / (info.dims[0] / 32 * 34);
+    if (n <= 0 || n > rows) throw new Error(`n must be between 1 and ${rows}`);
+    gate("A", "PASS", `${gguf.tensors.length} tensors (${q8.length} Q8_0), GGUF v${gguf.version}, data at ${gguf.tensorDataOffset}`,
+      { ms: performance.now() - t0, version: gguf.version, tensor_count: gguf.tensors.length, q8_0_tensors: q8.length,
+        tensor_data_offset: gguf.tensorDataOffset, header_bytes: gguf.headerBytesRead });
+
+    // B: the slice's bytes, read twice
+    t0 = performance.now();
+    gate("B", "running");
+    const rowBytes = info.dims[0] / 32 * 34;
+    const sliceBytes = k / 32 * 34;
+    planned = source.bytesRead + 2 * n * rowBytes;
+    const reads = [await source.read(info.offset, n * rowBytes), await source.read(info.offset, n * rowBytes)];
+    const digests = await Promise.all(reads.map((r) => sha256Hex(r)));
+    const equal = digests[0] === digests[1];
+    gate("B", equal ? "PASS" : "FAIL", `sha256 ${digests[0].slice(0, 16)}… ×2`,
+      { ms: performance.now() - t0, sha256: digests, equal, bytes: n * rowBytes });
+    if (!equal) throw new Error("two reads of the same range differ");
+    const slice = new Uint8Array(n * sliceBytes);
+    for (let r = 0; r < n; r++) slice.set(reads[0].subarray(r * rowBytes, r * rowBytes + sliceBytes), r * sliceBytes);
+
+    // C: Q8_0 dequant + matvec on WebGPU, with the DSL's kernel from the manifest
+    t0 = performance.now();
+    gate("C", "running");
+    const gpu = await openDevice({ onLost: showError });
+    results.adapter = gpu.name;
+    const manifest = await (await fetch("../kernels/manifest.json")).json();
+    executor = new Executor(gpu, manifest);
+    const variant = executor.variantFor("q8_0_matvec");
+    const x = gateX(k);
+    const words = new Uint8Array(Math.ceil((slice.length + 4) / 4) * 4);
+    words.set(slice);
+    const out = await executor.run(variant, {
+      storage: { w: words, x, y: new Float32Array(n) },
+      uniforms: { shape: { rows: n, blocks: k / 32, byte_base: 0, row_offset: 0 } },
+      grid: [Math.min(n, 65535), Math.ceil(n / 65535)],
+    });
+    const y = Array.from(new Float32Array(out.y));
+    gate("C", "PASS", `${n} x ${k} on ${gpu.name}`, { ms: performance.now() - t0, y, variant: variant.variant });
+
+    // D: against the CPU reference
+    t0 = performance.now();
+    const want = q8_0Matvec(slice, x, n, k);
+    const diffs = y.map((v, i) => Math.abs(v - want[i]));
+    const maxDiff = Math.max(...diffs);
+    const meanDiff = diffs.reduce((a, b) => a + b, 0) / diffs.length;
+    const pass = maxDiff <= config.tolerance;
+    gate("D", pass ? "PASS" : "FAIL", `max |Δ| ${maxDiff.toExponential(3)}, mean ${meanDiff.toExponential(3)}, tolerance ${config.tolerance}`,
+      { ms: performance.now() - t0, max_abs_diff: maxDiff, mean_abs_diff: meanDiff, tolerance: config.tolerance });
+    results.passed = pass;
+  } catch (error) {
+    showError(error);
+  }
+  telemetry(source, executor);
+  results.done = true;
+}
+
+function showError(error) {
+  results.error = String(error.message || error);
+  results.passed = false;
+  for (const name of ["A", "B", "C", "D"]) {
+    if (!results.gates[name] || results.gates[name].status === "running") gate(name, results.gates[name] ? "FAIL" : "not run");
+  }
+  $("error").hidden = false;
+  $("error").textContent = results.error;
+}
+
+main();

@@ -1,0 +1,53 @@
+"""Servers that get HTTP wrong in one way each, for the browser's friendly errors: one that
+ignores Range, one without CORS headers, one whose CORS hides Content-Range."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from pathlib import Path
+
+from aiohttp import web
+
+
+def _app(path: Path, mode: str) -> web.Application:
+    data = path.read_bytes()
+
+    async def handler(request: web.Request) -> web.Response:
+        cors = {} if mode == "no-cors" else {"Access-Control-Allow-Origin": "*"}
+        if request.method == "OPTIONS":
+            return web.Response(status=204, headers={**cors, "Access-Control-Allow-Headers": "Range",
+                                                     "Access-Control-Allow-Methods": "GET"})
+        spec = request.headers.get("Range", "")
+        if mode == "no-range" or not spec.startswith("bytes="):
+            return web.Response(body=data, headers=cors)
+        first, _, last = spec[6:].partition("-")
+        first, last = int(first), min(int(last or len(data) - 1), len(data) - 1)
+        headers = {**cors, "Content-Range": f"bytes {first}-{last}/{len(data)}"}
+        if mode == "no-expose":
+            headers["Access-Control-Expose-Headers"] = "Content-Length"
+        return web.Response(status=206, body=data[first:last + 1], headers=headers)
+
+    app = web.Application()
+    app.router.add_route("*", "/{name}", handler)
+    return app
+
+
+@contextlib.contextmanager
+def odd_server(path: Path, mode: str):
+    """Yields the URL of `path` on a loopback server that behaves as `mode` says."""
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(_app(path, mode))
+    loop.run_until_complete(runner.setup())
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    loop.run_until_complete(site.start())
+    port = site._server.sockets[0].getsockname()[1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}/{path.name}"
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.run_until_complete(runner.cleanup())
+        loop.close()

@@ -1,0 +1,106 @@
+"""The same WGSL in real browsers: Selenium drives Chromium (WebGPU on SwiftShader) and Firefox
+ESR (WebGPU on lavapipe), headless, against the real `pywgsl serve` on loopback. Screenshots go to
+test-output/screenshots/ for a person to look at."""
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
+import pytest
+
+from browsers import BROWSERS
+from host.gates import gate_x, q8_0_slice
+from host.byte_source import FileSource
+from host.gguf import read_gguf
+from host.site_builder import build_site
+from kernels import library, q8_0
+from odd_servers import odd_server
+from server_process import running_server
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "test-output" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    out = build_site(tmp_path_factory.mktemp("site") / "dist")
+    with running_server("--site", str(out)) as (base, _):
+        yield {"base": base, "dist": out, "model": out / "models" / "demo.gguf"}
+
+
+@pytest.fixture(scope="module", params=sorted(BROWSERS))
+def browser(request):
+    driver = BROWSERS[request.param]()  # a missing browser or driver raises: the run fails, never skips
+    driver.name_ = request.param
+    yield driver
+    driver.quit()
+
+
+def results(driver, url, shot, timeout=180):
+    driver.get(url)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        r = driver.execute_script("return window.pywgslResults || null")
+        if r and r.get("done"):
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            driver.save_screenshot(str(SHOTS / f"{driver.name_}-{shot}.png"))
+            return r
+        time.sleep(0.25)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SHOTS / f"{driver.name_}-{shot}-timeout.png"))
+    raise AssertionError(f"{url} did not finish within {timeout} s")
+
+
+def test_kernel_lab_passes_every_kernel(site, browser):
+    r = results(browser, site["base"] + "/", "lab")
+    assert "error" not in r, r.get("error")
+    ran = [x for x in r["results"] if x["pass"] is not None]
+    assert ran and all(x["pass"] for x in ran), [x for x in ran if not x["pass"]]
+    assert r["passed"] == r["total"] == len(ran)
+    assert {x["kernel"] for x in ran} == set(library()), "every kernel has a variant this browser runs"
+    listed = {(x["kernel"], x["variant"]) for x in r["results"]}
+    assert listed == {(n, v.variant_name) for n, e in library().items() for v in e.kernel.variants}
+    table = browser.find_element("id", "results").text
+    assert table.count("PASS") == len(ran) and "FAIL" not in table
+
+
+def test_gptoss_gates_on_the_demo_model(site, browser):
+    k, n = 128, 64
+    r = results(browser, site["base"] + f"/gptoss/?k={k}&n={n}&tolerance=0.001", "gptoss")
+    assert "error" not in r, r.get("error")
+    gates = r["gates"]
+    assert [gates[g]["status"] for g in "ABCD"] == ["PASS"] * 4
+    table = read_gguf(str(site["model"]))
+    assert gates["A"]["tensor_count"] == len(table.tensors)
+    assert gates["A"]["q8_0_tensors"] == sum(t.type_name == "Q8_0" for t in table.tensors)
+    assert gates["B"]["equal"] and gates["B"]["sha256"][0] == gates["B"]["sha256"][1]
+    assert gates["D"]["max_abs_diff"] <= 0.001
+    with FileSource(site["model"]) as src:  # the native executor on the same slice and x
+        native = q8_0.matvec(q8_0_slice(src, table.tensor("output.weight"), n, k), gate_x(k), n, k)
+    np.testing.assert_allclose(np.array(gates["C"]["y"], np.float32), native, rtol=1e-5, atol=1e-6)
+    t = r["telemetry"]
+    assert t["bytes_loaded"] > 2 * n * (k // 32) * 34 and t["kernels_dispatched"] == 1
+    assert int(browser.execute_script("return document.getElementById('progress').value")) == t["bytes_loaded"]
+
+
+@pytest.mark.parametrize("mode,message", [
+    ("no-range", "the server ignores Range requests"),
+    ("no-cors", "must send CORS headers"),
+    ("no-expose", "do not expose Content-Range"),
+])
+def test_unsuitable_servers_get_a_friendly_error(site, browser, mode, message):
+    with odd_server(site["model"], mode) as url:
+        r = results(browser, site["base"] + "/gptoss/?gguf=" + quote(url, safe=""), f"gptoss-{mode}", timeout=60)
+    assert message in r["error"]
+    assert message in browser.find_element("id", "error").text
+    assert r["gates"]["A"]["status"] == "FAIL"
+
+
+@pytest.mark.parametrize("path,message", [
+    ("/models/missing.gguf", "not found (HTTP 404)"),
+    ("/index.html", "not a GGUF file"),
+])
+def test_missing_url_and_non_gguf_file(site, browser, path, message):
+    r = results(browser, site["base"] + "/gptoss/?gguf=" + quote(site["base"] + path, safe=""), "gptoss-bad",
+                timeout=60)
+    assert message in r["error"] and message in browser.find_element("id", "error").text
