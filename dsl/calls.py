@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ast
 
-from .builtins import Builtin, wgsl_convert
+from .builtins import BUILTINS, Builtin, wgsl_convert
 from .frontend import Builder, Expr, Symbol, placeholder
 from .gpu import builtin_of
-from .signatures import SignatureError, convertible, describe
+from .signatures import NUMBERS, SignatureError, convertible, describe
 from .types import (ABSTRACT_INT, Abstract, ArrayType, Atomic, Scalar, StructType, Vector, _VectorFamily, i32,
                     size_of, type_from_python, u32)
 
@@ -161,11 +161,38 @@ def bitcast(b: Builder, builtin: Builtin, node: ast.Call) -> Expr:
     return Expr(f"bitcast<{t.wgsl}>({x.code})", t)
 
 
+def workgroup_reduce(b: Builder, builtin: Builtin, node: ast.Call) -> Expr:
+    """Emits the tree reduction as statements before the current one; its value is scratch[0]."""
+    expect_args(b, builtin, node, 2)
+    if b.kind != "kernel":
+        raise b.error(f"gpu.{builtin.name} is only available in kernels", node)
+    scratch = b.value(node.args[0])
+    t = scratch.type
+    if not (isinstance(t, ArrayType) and scratch.symbol and scratch.symbol.kind == "shared" and t.elem in NUMBERS):
+        raise b.error(f"gpu.{builtin.name} needs a gpu.shared array of numbers as scratch, got {describe(t)}",
+                      node.args[0])
+    value = b.coerce(b.value(node.args[1]), t.elem, node.args[1], "the reduced value")
+    index = invocation_id(b, BUILTINS["local_index"], ast.Call(func=node.func, args=[], keywords=[])).code
+    step = b.fresh("step")
+    count = t.count if isinstance(t.count, str) else f"{t.count}u"
+    combine = (f"{scratch.code}[{index}] + {scratch.code}[{index} + {step}]" if builtin.wgsl == "+"
+               else f"max({scratch.code}[{index}], {scratch.code}[{index} + {step}])")
+    b.emit("workgroupBarrier();")  # earlier reads of scratch (a previous reduction's result) are done
+    b.emit(f"{scratch.code}[{index}] = {value.code};")
+    b.emit("workgroupBarrier();")
+    b.emit(f"for (var {step}: u32 = {count} / 2u; {step} > 0u; {step} = {step} / 2u) {{")
+    b.emit(f"    if ({index} < {step}) {{ {scratch.code}[{index}] = {combine}; }}")
+    b.emit("    workgroupBarrier();")
+    b.emit("}")
+    b.unit.reductions.append((t, node))
+    return Expr(f"{scratch.code}[0]", t.elem)
+
+
 def has_misplaced(b: Builder, builtin: Builtin, node: ast.Call) -> Expr:
     raise b.error("gpu.has(...) can only be the whole condition of an if statement", node)
 
 
-SPECIALS = {"has": has_misplaced, "invocation_id": invocation_id, "barrier": barrier, "shared": shared_misplaced, "atomic": atomic,
+SPECIALS = {"workgroup_reduce": workgroup_reduce, "has": has_misplaced, "invocation_id": invocation_id, "barrier": barrier, "shared": shared_misplaced, "atomic": atomic,
             "len": length, "bitcast": bitcast}
 
 

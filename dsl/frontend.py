@@ -59,6 +59,7 @@ class Unit:
     funcs: dict[int, Any] = field(default_factory=dict)  # id(CompiledFunc) -> CompiledFunc, in call order
     structs: dict[int, StructType] = field(default_factory=dict)
     shared: list[tuple[str, ArrayType]] = field(default_factory=list)
+    reductions: list[tuple[ArrayType, ast.AST]] = field(default_factory=list)  # scratch arrays of workgroup_sum/max
     entry_builtins: dict[str, str] = field(default_factory=dict)  # WGSL builtin -> parameter name
 
     def note_type(self, t: Type | None) -> None:

@@ -4,6 +4,7 @@ result knows its WGSL, bindings, features and limits, and launches on wgpu-py.""
 from __future__ import annotations
 
 import ast
+import inspect
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
@@ -155,6 +156,12 @@ class Kernel:
             raise CompileError(f"workgroup size {size} has {size[0] * size[1] * size[2]} invocations; WebGPU allows "
                                f"at most {MAX_INVOCATIONS} (and {MAX_WORKGROUP_SIZE} per dimension) by default",
                                c.source, deco)
+        invocations = size[0] * size[1] * size[2]
+        for t, node in c.unit.reductions:
+            if self._shared_bytes(t) // stride_of(t.elem) != invocations or invocations & (invocations - 1):
+                raise CompileError(f"a workgroup reduction needs a power-of-two workgroup and a scratch array of "
+                                   f"that many elements: the workgroup has {invocations}, the scratch "
+                                   f"{self._shared_bytes(t) // stride_of(t.elem)}", c.source, node)
         total = 0
         for _, t, node in c.unit.shared:
             total += self._shared_bytes(t)
@@ -252,7 +259,7 @@ def _compile_variant(fn, node: ast.FunctionDef, source: Source, scope: dict, wor
                 raise CompileError(f"Const parameter '{a.arg}' needs a default value, e.g. {a.arg}: Const[u32] = 64",
                                    source, a)
             try:
-                value = ast.literal_eval(default)
+                value = inspect.signature(fn).parameters[a.arg].default  # Python evaluated it already
                 literal(value, t.elem)
             except (ValueError, TypeError) as exc:
                 raise CompileError(f"the default of Const parameter '{a.arg}' must be a {t.elem} literal: {exc}",

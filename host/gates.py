@@ -59,15 +59,16 @@ def gate_x(k: int) -> np.ndarray:
 
 def q8_0_gate(source: ByteSource, gguf: GGUFFile, tensor: str, n: int, k: int, tolerance: float) -> GateResult:
     """Gates C and D: y = W[:n, :k] gate_x(k) on the GPU against numpy."""
-    from kernels import q8_0  # noqa: PLC0415 - loads the DSL and wgpu only for this gate
+    from kernels import matvec  # noqa: PLC0415 - loads the DSL and wgpu only for this gate
+    from kernels.formats import Q8_0  # noqa: PLC0415
 
     from .native import default_device  # noqa: PLC0415
 
     info = gguf.tensor(tensor)
     raw = q8_0_slice(source, info, n, k)
     x = gate_x(k)
-    y = q8_0.matvec(raw, x, n, k)
-    want = q8_0.matvec_reference(raw, x, n, k)
+    y = matvec.run(raw, x, n, k, Q8_0)
+    want = matvec.matvec_reference(raw, x, n, k, Q8_0)
     diff = np.abs(y.astype(np.float64) - want)
     return GateResult(default_device().adapter_name, tensor, n, k, len(raw), float(diff.max()), float(diff.mean()),
                       tolerance)

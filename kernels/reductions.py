@@ -18,22 +18,14 @@ class Dims:
 @kernel(workgroup_size=("WG",))
 def row_sum(m: Array[f32], out: RW[Array[f32]], dims: Dims, scale: f32, WG: Const[u32] = 64):
     """out[r] = scale * sum_c m[r, c]; WG (a power of two) invocations per row."""
-    tile = gpu.shared(f32, WG)
+    scratch = gpu.shared(f32, WG)
     row = gpu.workgroup_id().x
-    t = gpu.local_id().x
     acc = f32(0.0)
-    for c in range(t, dims.cols, WG):
+    for c in range(gpu.local_id().x, dims.cols, WG):
         acc += m[row * dims.cols + c]
-    tile[t] = acc
-    gpu.barrier()
-    stride = WG // 2
-    while stride > 0:
-        if t < stride:
-            tile[t] += tile[t + stride]
-        gpu.barrier()
-        stride //= 2
-    if t == 0:
-        out[row] = tile[0] * scale
+    total = gpu.workgroup_sum(scratch, acc)
+    if gpu.local_id().x == 0:
+        out[row] = total * scale
 
 
 @kernel(workgroup_size=(64,))
@@ -57,16 +49,9 @@ def row_max(m: Array[f32], out: RW[Array[f32]], dims: Dims):
                 best = max(best, partial[s])
             out[row] = best
     else:
-        partial[t] = acc
-        gpu.barrier()
-        stride = u32(32)
-        while stride > 0:
-            if t < stride:
-                partial[t] = max(partial[t], partial[t + stride])
-            gpu.barrier()
-            stride //= 2
+        best = gpu.workgroup_max(partial, acc)
         if t == 0:
-            out[row] = partial[0]
+            out[row] = best
 
 
 def row_sum_reference(m, out, dims, scale):

@@ -42,5 +42,5 @@ def register(name: str, kernel: Kernel, reference, example, tolerance: float, de
 
 def library() -> dict[str, Entry]:
     """Every kernel of the library (importing the modules registers them)."""
-    from . import elementwise, q8_0, reductions  # noqa: F401,PLC0415
+    from . import elementwise, matvec, q8_0, reductions  # noqa: F401,PLC0415
     return LIBRARY

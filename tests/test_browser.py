@@ -13,7 +13,8 @@ from host.gates import gate_x, q8_0_slice
 from host.byte_source import FileSource
 from host.gguf import read_gguf
 from host.site_builder import build_site
-from kernels import library, q8_0
+from kernels import library, matvec
+from kernels.formats import Q8_0
 from odd_servers import odd_server
 from server_process import running_server
 
@@ -76,7 +77,7 @@ def test_gptoss_gates_on_the_demo_model(site, browser):
     assert gates["B"]["equal"] and gates["B"]["sha256"][0] == gates["B"]["sha256"][1]
     assert gates["D"]["max_abs_diff"] <= 0.001
     with FileSource(site["model"]) as src:  # the native executor on the same slice and x
-        native = q8_0.matvec(q8_0_slice(src, table.tensor("output.weight"), n, k), gate_x(k), n, k)
+        native = matvec.run(q8_0_slice(src, table.tensor("output.weight"), n, k), gate_x(k), n, k, Q8_0)
     np.testing.assert_allclose(np.array(gates["C"]["y"], np.float32), native, rtol=1e-5, atol=1e-6)
     t = r["telemetry"]
     assert t["bytes_loaded"] > 2 * n * (k // 32) * 34 and t["kernels_dispatched"] == 1

@@ -360,3 +360,12 @@ def test_unknown_const_at_specialization_is_a_compile_error():
         out[0] = 1.0
     with pytest.raises(CompileError, match="no Const parameter 'TILE'"):
         k.specialize(TILE=4)
+
+
+def test_reduction_scratch_must_match_the_workgroup():
+    with expect("scratch", "a workgroup reduction needs a power-of-two workgroup and a scratch array",
+                "the workgroup has 64, the scratch 32"):
+        @kernel(workgroup_size=(64,))
+        def k(out: RW[Array[f32]]):
+            scratch = gpu.shared(f32, 32)
+            out[0] = gpu.workgroup_sum(scratch, 1.0)  # E:scratch

@@ -473,3 +473,27 @@ def uses_keywords(loop: Array[f32], select: RW[Array[f32]]):
     x = np.arange(64, dtype=np.float32)
     got = ns["uses_keywords"].launch((1,), loop=x, select=np.zeros(64, np.float32))["select"]
     np.testing.assert_array_equal(got, np.where(x * 2 > 100, 1.0, x * 2))
+
+
+@kernel(workgroup_size=("WG",))
+def reduce_rows(m: Array[f32], out: RW[Array[f32]], cols: u32, WG: Const[u32] = 64):
+    scratch = gpu.shared(f32, WG)
+    row = gpu.workgroup_id().x
+    acc = f32(0.0)
+    big = f32(-1.0e30)
+    for c in range(gpu.local_id().x, cols, WG):
+        acc += m[row * cols + c]
+        big = max(big, m[row * cols + c])
+    total = gpu.workgroup_sum(scratch, acc)
+    top = gpu.workgroup_max(scratch, big)
+    if gpu.local_id().x == 0:
+        out[2 * row] = total
+        out[2 * row + 1] = top
+
+
+@pytest.mark.parametrize("wg", [32, 64, 256])
+def test_workgroup_sum_and_max(device, wg):
+    m = RNG.standard_normal((5, 777)).astype(np.float32)
+    got = reduce_rows.launch((5,), m=m, out=np.zeros(10, np.float32), cols=777, WG=wg)["out"]
+    np.testing.assert_allclose(got[0::2], m.sum(1), rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(got[1::2], m.max(1))

@@ -5,7 +5,8 @@ import pytest
 from gguf import GGMLQuantizationType
 from gguf.quants import dequantize as gguf_dequantize, quantize as gguf_quantize
 
-from kernels import q8_0
+from kernels import matvec, q8_0
+from kernels.formats import BF16, F16, F32, Q8_0
 
 
 def random_q8_0(rng, rows, k):
@@ -28,7 +29,7 @@ def test_our_reference_agrees_with_gguf(device):
     rng = np.random.default_rng(1)
     w = rng.standard_normal((7, 96)).astype(np.float32)
     raw = gguf_quantize(w, GGMLQuantizationType.Q8_0).reshape(-1)
-    assert bytes(raw) == q8_0.quantize_reference(w)  # our quantizer writes what ggml writes
+    assert bytes(raw) == matvec.quantize_q8_0(w)  # our quantizer writes what ggml writes
     want = gguf_dequantize(raw.reshape(-1, 34), GGMLQuantizationType.Q8_0).reshape(-1)
     np.testing.assert_array_equal(q8_0.dequantize_reference(raw, w.size), want)
 
@@ -38,8 +39,8 @@ def test_matvec_matches_reference(device, rows, k):
     rng = np.random.default_rng(rows + k)
     raw = random_q8_0(rng, rows, k)
     x = rng.standard_normal(k).astype(np.float32)
-    y = q8_0.matvec(raw, x, rows, k)
-    want = q8_0.matvec_reference(raw, x, rows, k)
+    y = matvec.run(raw, x, rows, k, Q8_0)
+    want = matvec.matvec_reference(raw, x, rows, k, Q8_0)
     np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
 
 
@@ -49,10 +50,10 @@ def test_matvec_at_the_output_weight_shape(device):
     rng = np.random.default_rng(7)
     raw = random_q8_0(rng, rows, k)
     x = rng.standard_normal(k).astype(np.float32)
-    y = q8_0.matvec(raw, x, rows, k)
+    y = matvec.run(raw, x, rows, k, Q8_0)
     row_bytes = k // 32 * 34
     for r0 in (0, 65535, 100000, rows - 1000):  # slices of the reference, around the grid's wrap
-        want = q8_0.matvec_reference(raw[r0 * row_bytes:(r0 + 1000) * row_bytes], x, 1000, k)
+        want = matvec.matvec_reference(raw[r0 * row_bytes:(r0 + 1000) * row_bytes], x, 1000, k)
         np.testing.assert_allclose(y[r0:r0 + 1000], want, rtol=1e-4, atol=1e-3)
 
 
@@ -62,14 +63,41 @@ def test_matvec_split_over_small_bindings(device, limit):
     rng = np.random.default_rng(limit)
     raw = random_q8_0(rng, rows, k)
     x = rng.standard_normal(k).astype(np.float32)
-    np.testing.assert_allclose(q8_0.matvec(raw, x, rows, k, max_binding=limit), q8_0.matvec_reference(raw, x, rows, k),
+    np.testing.assert_allclose(matvec.run(raw, x, rows, k, Q8_0, max_binding=limit), matvec.matvec_reference(raw, x, rows, k, Q8_0),
                                rtol=1e-5, atol=1e-4)
 
 
 def test_matvec_rejects_bad_shapes():
     with pytest.raises(ValueError, match="multiple of 32"):
-        q8_0.matvec(np.zeros(34, np.uint8), np.zeros(33, np.float32), 1, 33)
+        matvec.run(np.zeros(34, np.uint8), np.zeros(33, np.float32), 1, 33)
     with pytest.raises(ValueError, match="need 68 bytes, got 34"):
-        q8_0.matvec(np.zeros(34, np.uint8), np.zeros(32, np.float32), 2, 32)
+        matvec.run(np.zeros(34, np.uint8), np.zeros(32, np.float32), 2, 32)
     with pytest.raises(ValueError, match="does not fit a binding of 40 bytes"):
-        q8_0.matvec(np.zeros(68, np.uint8), np.zeros(64, np.float32), 1, 64, max_binding=40)
+        matvec.run(np.zeros(68, np.uint8), np.zeros(64, np.float32), 1, 64, max_binding=40)
+
+
+@pytest.mark.parametrize("fmt", [F32, F16, BF16, Q8_0])
+@pytest.mark.parametrize("rows,cols", [(32, 2880), (7, 75), (2880, 4096)])
+def test_matvec_every_format_with_bias(device, fmt, rows, cols):
+    if fmt == Q8_0 and cols % 32:
+        cols = 96
+    rng = np.random.default_rng(rows * cols + fmt)
+    w = rng.standard_normal((rows, cols)).astype(np.float32)
+    raw = {F32: lambda: w.tobytes(), F16: lambda: w.astype(np.float16).tobytes(),
+           BF16: lambda: (w.view(np.uint32) >> 16).astype(np.uint16).tobytes(),
+           Q8_0: lambda: matvec.quantize_q8_0(w)}[fmt]()
+    x = rng.standard_normal(cols).astype(np.float32)
+    bias = rng.standard_normal(rows).astype(np.float32)
+    want = matvec.matvec_reference(raw, x, rows, cols, fmt, bias)
+    np.testing.assert_allclose(matvec.run(raw, x, rows, cols, fmt, bias), want, rtol=1e-4, atol=1e-3)
+    small = matvec.run(raw, x, rows, cols, fmt, bias, max_binding=max(matvec.ROW_BYTES[fmt](cols) * 3 + 8, 64))
+    np.testing.assert_allclose(small, want, rtol=1e-4, atol=1e-3)  # split over bindings of three rows
+
+
+def test_dense_references_agree_with_gguf(device):
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((3, 64)).astype(np.float32)
+    for fmt, qtype in ((F16, GGMLQuantizationType.F16), (BF16, GGMLQuantizationType.BF16)):
+        raw = gguf_quantize(w, qtype)
+        want = gguf_dequantize(raw, qtype)
+        np.testing.assert_array_equal(matvec.dequantize_rows(raw, 3, 64, fmt), want)

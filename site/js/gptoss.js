@@ -94,8 +94,8 @@ async function main() {
     const words = new Uint8Array(Math.ceil((slice.length + 4) / 4) * 4);
     words.set(slice);
     const out = await executor.run(variant, {
-      storage: { w: words, x, y: new Float32Array(n) },
-      uniforms: { shape: { rows: n, blocks: k / 32, byte_base: 0, row_offset: 0 } },
+      storage: { w: words, x, b: new Float32Array(n), y: new Float32Array(n) },
+      uniforms: { shape: { rows: n, cols: k, first: 0, row_offset: 0, has_bias: 0 } },
       grid: [Math.min(n, 65535), Math.ceil(n / 65535)],
     });
     const y = Array.from(new Float32Array(out.y));

@@ -1,0 +1,161 @@
+"""Matrix-vector products y = W x (+ b) for weights stored as GGUF rows: Q8_0 blocks, or dense
+F32, F16 and BF16 (the router, and files that store attention in other types). One workgroup a row:
+its invocations stride over the row, then a workgroup sum. A weight larger than the device's
+binding limit is split by rows over several dispatches."""
+from __future__ import annotations
+
+import numpy as np
+
+from dsl import Array, Const, RW, f32, gpu, kernel, struct, u32, vec4f
+
+from .formats import BF16, F16, F32, Q8_0, bf16_of, half_of, q8_quads, q8_scale
+from .launching import as_bytes, device_binding_limit, grid_for, row_chunks, words
+from .registry import register
+
+WG = 64
+ROW_BYTES = {F32: lambda k: 4 * k, F16: lambda k: 2 * k, BF16: lambda k: 2 * k, Q8_0: lambda k: k // 32 * 34}
+NAMES = {F32: "F32", F16: "F16", BF16: "BF16", Q8_0: "Q8_0"}
+
+
+@struct
+class Rows:
+    rows: u32  # rows in this dispatch
+    cols: u32  # values per row
+    first: u32  # where row 0 starts in w: a byte (Q8_0, even) or an element (dense) offset
+    row_offset: u32  # index in y (and b) of row 0, when a weight is split over dispatches
+    has_bias: u32  # 1: add b[row]
+
+
+@kernel(workgroup_size=(WG,))
+def q8_0_matvec(w: Array[u32], x: Array[vec4f], b: Array[f32], y: RW[Array[f32]], shape: Rows):
+    """Q8_0 rows: each invocation takes whole 34-byte blocks, four quants at a time."""
+    scratch = gpu.shared(f32, WG)
+    row = gpu.workgroup_id().x + gpu.workgroup_id().y * gpu.num_workgroups().x
+    acc = f32(0.0)
+    if row < shape.rows:
+        blocks = shape.cols // 32
+        for blk in range(gpu.local_id().x, blocks, WG):
+            byte = shape.first + (row * blocks + blk) * 34
+            d = q8_scale(w[byte >> 2], byte)
+            q = (byte + 2) >> 2
+            aligned = (byte & 2) == 2
+            s = f32(0.0)
+            for j in range(8):
+                s += gpu.dot(q8_quads(w[q + j], w[q + j + 1], aligned), x[blk * 8 + j])
+            acc += d * s
+    total = gpu.workgroup_sum(scratch, acc)
+    if gpu.local_id().x == 0 and row < shape.rows:
+        out = shape.row_offset + row
+        y[out] = total + (b[out] if shape.has_bias == 1 else 0.0)
+
+
+@kernel(workgroup_size=(WG,))
+def matvec(w: Array[u32], x: Array[f32], b: Array[f32], y: RW[Array[f32]], shape: Rows, FORMAT: Const[u32] = F32):
+    """Dense rows of FORMAT (the ggml type id: 0 F32, 1 F16, 30 BF16), read from words."""
+    scratch = gpu.shared(f32, WG)
+    row = gpu.workgroup_id().x + gpu.workgroup_id().y * gpu.num_workgroups().x
+    acc = f32(0.0)
+    if row < shape.rows:
+        base = shape.first + row * shape.cols
+        for c in range(gpu.local_id().x, shape.cols, WG):
+            e = base + c
+            if FORMAT == 0:
+                v = gpu.bitcast(f32, w[e])
+            elif FORMAT == 1:
+                v = half_of(w[e >> 1], e)
+            else:
+                v = bf16_of(w[e >> 1], e)
+            acc += v * x[c]
+    total = gpu.workgroup_sum(scratch, acc)
+    if gpu.local_id().x == 0 and row < shape.rows:
+        out = shape.row_offset + row
+        y[out] = total + (b[out] if shape.has_bias == 1 else 0.0)
+
+
+# -- numpy references --------------------------------------------------------------------------------
+
+def dequantize_rows(raw, rows: int, cols: int, fmt: int) -> np.ndarray:
+    """GGUF rows of a format as float32 [rows, cols] (gguf-py's dequantize gives the same)."""
+    data = as_bytes(raw)[: rows * ROW_BYTES[fmt](cols)]
+    if fmt == F32:
+        return data.view(np.float32).reshape(rows, cols)
+    if fmt == F16:
+        return data.view(np.float16).astype(np.float32).reshape(rows, cols)
+    if fmt == BF16:
+        return (data.view(np.uint16).astype(np.uint32) << 16).view(np.float32).reshape(rows, cols)
+    blocks = data.reshape(-1, 34)
+    d = blocks[:, :2].copy().view(np.float16).astype(np.float32)
+    return (d * blocks[:, 2:].copy().view(np.int8).astype(np.float32)).reshape(rows, cols)
+
+
+def matvec_reference(raw, x: np.ndarray, rows: int, cols: int, fmt: int = Q8_0, bias=None) -> np.ndarray:
+    y = dequantize_rows(raw, rows, cols, fmt).astype(np.float64) @ np.asarray(x, np.float64)
+    return y if bias is None else y + bias
+
+
+# -- on numpy arrays -----------------------------------------------------------------------------------
+
+def run(raw, x: np.ndarray, rows: int, cols: int, fmt: int = Q8_0, bias: np.ndarray | None = None,
+        max_binding: int | None = None) -> np.ndarray:
+    """y = W x (+ bias) on the GPU for `rows` GGUF rows of `cols` values in format `fmt`."""
+    if fmt not in ROW_BYTES:
+        raise ValueError(f"no matrix-vector product for ggml type {fmt}")
+    if fmt == Q8_0 and cols % 32:
+        raise ValueError(f"Q8_0 rows hold a multiple of 32 values, got {cols}")
+    row_bytes = ROW_BYTES[fmt](cols)
+    data = as_bytes(raw)
+    if len(data) < rows * row_bytes:
+        raise ValueError(f"{rows} rows of {cols} {NAMES[fmt]} values need {rows * row_bytes} bytes, got {len(data)}")
+    x = np.ascontiguousarray(x, np.float32)
+    b = np.zeros(rows, np.float32) if bias is None else np.ascontiguousarray(bias, np.float32)
+    y = np.zeros(rows, np.float32)
+    element = 1 if fmt == Q8_0 else row_bytes // cols  # offsets are bytes for Q8_0, elements otherwise
+    for r0, n, start, shift in row_chunks(rows, row_bytes, max_binding or device_binding_limit()):
+        chunk = words(data[start: start + shift + n * row_bytes])
+        shape = (n, cols, shift // element, r0, int(bias is not None))
+        if fmt == Q8_0:
+            y = q8_0_matvec.launch(grid_for(n), w=chunk, x=x.reshape(-1, 4), b=b, y=y, shape=shape)["y"]
+        else:
+            y = matvec.launch(grid_for(n), w=chunk, x=x, b=b, y=y, shape=shape, FORMAT=fmt)["y"]
+    return y
+
+
+# -- the library's self-check -------------------------------------------------------------------------
+
+def _example(fmt: int, rows: int, cols: int):
+    def make(rng: np.random.Generator):
+        w = rng.standard_normal((rows, cols)).astype(np.float32)
+        raw = {F32: lambda: w.tobytes(), F16: lambda: w.astype(np.float16).tobytes(),
+               BF16: lambda: (w.view(np.uint32) >> 16).astype(np.uint16).tobytes(),
+               Q8_0: lambda: quantize_q8_0(w)}[fmt]()
+        x = rng.standard_normal(cols).astype(np.float32)
+        args = {"w": words(raw), "x": x.reshape(-1, 4) if fmt == Q8_0 else x,
+                "b": rng.standard_normal(rows).astype(np.float32), "y": np.zeros(rows, np.float32),
+                "shape": (rows, cols, 0, 0, 1)}
+        return args, grid_for(rows)
+    return make
+
+
+def _reference(fmt: int):
+    def ref(w, x, b, y, shape):
+        rows, cols = shape[0], shape[1]
+        return {"y": matvec_reference(w, x.reshape(-1), rows, cols, fmt, b)}
+    return ref
+
+
+def quantize_q8_0(values: np.ndarray) -> bytes:
+    """float32 rows -> Q8_0 bytes, as ggml quantizes (d = max|v| / 127, q = round(v / d))."""
+    v = values.reshape(-1, 32).astype(np.float32)
+    d = np.abs(v).max(axis=1, keepdims=True) / 127
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.where(d == 0, 0, np.round(v / d)).astype(np.int8)
+    out = np.zeros((len(v), 34), np.uint8)
+    out[:, :2] = d.astype(np.float16).view(np.uint8).reshape(-1, 2)
+    out[:, 2:] = q.view(np.uint8)
+    return out.tobytes()
+
+
+register("q8_0_matvec", q8_0_matvec, _reference(Q8_0), _example(Q8_0, 37, 96), 1e-4)
+register("matvec_f32", matvec, _reference(F32), _example(F32, 29, 75), 1e-4)
+register("matvec_f16", matvec.specialize(FORMAT=F16), _reference(F16), _example(F16, 29, 75), 1e-3)
+register("matvec_bf16", matvec.specialize(FORMAT=BF16), _reference(BF16), _example(BF16, 29, 75), 1e-3)
