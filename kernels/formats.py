@@ -53,4 +53,4 @@ def e2m1_doubled(q: u32) -> f32:
     """The MXFP4 value table {0,1,2,3,4,6,8,12, -0,-1,-2,-3,-4,-6,-8,-12} for a 4-bit code."""
     m = q & 7
     magnitude = f32(m) if m < 4 else f32((2 + (m & 1)) << ((m >> 1) - 1))
-    return -magnitude if (q & 8) != 0 else magnitude
+    return -magnitude if (q & 8) != 0 and m != 0 else magnitude  # the table has +0 for code 8, not -0

@@ -1,0 +1,183 @@
+"""Decode attention of one query against the KV cache, gpt-oss style: grouped-query heads (query
+head h reads kv head h // (heads / kv_heads)), a per-head sink (a logit with no value), and an
+optional sliding window (the last `window` keys, the current one included). One workgroup per
+query head, one invocation per head dimension: keys come in tiles of HD, scored in parallel, then
+folded into a running (online) softmax. The cache holds f32 or f16 (KV_F16), in words."""
+from __future__ import annotations
+
+import numpy as np
+
+from dsl import Array, Const, RW, f32, gpu, kernel, struct, u32, vec2f
+
+from .formats import half_of
+from .registry import register
+
+NEG = -3.0e38
+
+
+@struct
+class Attn:
+    heads: u32
+    kv_heads: u32
+    pos: u32  # the query's position: keys 0..pos are in the cache
+    window: u32  # 0: every key; else only keys j with pos - j < window
+    scale: f32  # 1 / sqrt(head_dim)
+
+
+@kernel(workgroup_size=("HD",))
+def attention(q: Array[f32], k_cache: Array[u32], v_cache: Array[u32], sinks: Array[f32], out: RW[Array[f32]],
+              a: Attn, HD: Const[u32] = 64, KV_F16: Const[u32] = 0):
+    q_tile = gpu.shared(f32, HD)
+    scores = gpu.shared(f32, HD)
+    h = gpu.workgroup_id().x
+    t = gpu.local_id().x
+    g = h // (a.heads // a.kv_heads)
+    q_tile[t] = q[h * HD + t]
+    gpu.barrier()
+    first = u32(0)
+    if a.window > 0 and a.pos + 1 > a.window:
+        first = a.pos + 1 - a.window
+    m = f32(-3.0e38)
+    total = f32(0.0)
+    acc = f32(0.0)
+    for base in range(first, a.pos + 1, HD):
+        j = base + t
+        score = f32(-3.0e38)
+        if j <= a.pos:
+            row = (j * a.kv_heads + g) * HD
+            dot = f32(0.0)
+            for d in range(HD):
+                if KV_F16 == 1:
+                    kd = half_of(k_cache[(row + d) >> 1], row + d)
+                else:
+                    kd = gpu.bitcast(f32, k_cache[row + d])
+                dot += q_tile[d] * kd
+            score = dot * a.scale
+        scores[t] = score
+        gpu.barrier()
+        tile_max = scores[0]
+        for c in range(1, HD):
+            tile_max = max(tile_max, scores[c])
+        new_m = max(m, tile_max)
+        correction = gpu.exp(m - new_m)
+        total *= correction
+        acc *= correction
+        for c in range(HD):
+            if base + c <= a.pos:
+                p = gpu.exp(scores[c] - new_m)
+                at = ((base + c) * a.kv_heads + g) * HD + t
+                if KV_F16 == 1:
+                    vd = half_of(v_cache[at >> 1], at)
+                else:
+                    vd = gpu.bitcast(f32, v_cache[at])
+                total += p
+                acc += p * vd
+        m = new_m
+        gpu.barrier()
+    sink = sinks[h]
+    final_m = max(m, sink)
+    total = total * gpu.exp(m - final_m) + gpu.exp(sink - final_m)
+    out[h * HD + t] = acc * gpu.exp(m - final_m) / total
+
+
+@kernel(workgroup_size=(64,))
+def kv_append(k: Array[f32], v: Array[f32], k_cache: RW[Array[u32]], v_cache: RW[Array[u32]], pos: u32,
+              width: u32, KV_F16: Const[u32] = 0):
+    """Write this token's k and v (width = kv_heads * head_dim values) at position pos: one
+    invocation per cache word (one f32, or two packed halves)."""
+    i = gpu.global_id().x
+    if KV_F16 == 1:
+        if i < width // 2:
+            at = pos * (width // 2) + i
+            k_cache[at] = gpu.pack2x16float(vec2f(k[2 * i], k[2 * i + 1]))
+            v_cache[at] = gpu.pack2x16float(vec2f(v[2 * i], v[2 * i + 1]))
+    elif i < width:
+        k_cache[pos * width + i] = gpu.bitcast(u32, k[i])
+        v_cache[pos * width + i] = gpu.bitcast(u32, v[i])
+
+
+# -- numpy reference ---------------------------------------------------------------------------------
+
+def attention_reference(q, k, v, sinks, pos: int, window: int, kv_heads: int, head_dim: int) -> np.ndarray:
+    """q [heads * hd]; k, v [positions, kv_heads, hd] as floats; returns [heads * hd] (float64)."""
+    q = np.asarray(q, np.float64).reshape(-1, head_dim)
+    heads = len(q)
+    k = np.asarray(k, np.float64).reshape(-1, kv_heads, head_dim)[: pos + 1]
+    v = np.asarray(v, np.float64).reshape(-1, kv_heads, head_dim)[: pos + 1]
+    keys = np.arange(pos + 1)
+    visible = keys > pos - window if window else np.ones(pos + 1, bool)
+    out = np.zeros((heads, head_dim))
+    for h in range(heads):
+        g = h // (heads // kv_heads)
+        s = k[visible, g] @ q[h] / np.sqrt(head_dim)
+        m = max(s.max(), sinks[h])
+        p = np.exp(s - m)
+        out[h] = p @ v[visible, g] / (p.sum() + np.exp(sinks[h] - m))
+    return out.reshape(-1)
+
+
+def cache_words(values: np.ndarray, f16: bool) -> np.ndarray:
+    """A KV cache's floats as the words the kernels bind (f32 bits, or packed halves)."""
+    values = np.ascontiguousarray(values, np.float32).reshape(-1)
+    return values.astype(np.float16).view(np.uint32) if f16 else values.view(np.uint32)
+
+
+# -- on numpy arrays -----------------------------------------------------------------------------------
+
+def run(q, k_cache, v_cache, sinks, pos: int, window: int, kv_heads: int, head_dim: int, f16: bool = False):
+    """k_cache, v_cache: [positions, kv_heads, head_dim] floats (stored as f16 when f16=True)."""
+    heads = np.asarray(q).size // head_dim
+    return attention.launch((heads,), q=np.ascontiguousarray(q, np.float32), k_cache=cache_words(k_cache, f16),
+                            v_cache=cache_words(v_cache, f16), sinks=np.ascontiguousarray(sinks, np.float32),
+                            out=np.zeros(heads * head_dim, np.float32),
+                            a=(heads, kv_heads, pos, window, 1 / np.sqrt(head_dim)), HD=head_dim,
+                            KV_F16=int(f16))["out"]
+
+
+def append(k, v, k_words, v_words, pos: int, f16: bool = False):
+    width = np.asarray(k).size
+    out = kv_append.launch((-(-width // 64),), k=np.ascontiguousarray(k, np.float32), v=np.ascontiguousarray(v, np.float32),
+                           k_cache=k_words, v_cache=v_words, pos=pos, width=width, KV_F16=int(f16))
+    return out["k_cache"], out["v_cache"]
+
+
+# -- the library's self-check -------------------------------------------------------------------------
+
+def _example(f16: bool, window: int, pos: int):
+    def make(rng: np.random.Generator):
+        heads, kv_heads, hd, n_ctx = 8, 2, 64, 80
+        k = rng.standard_normal((n_ctx, kv_heads, hd)).astype(np.float32)
+        v = rng.standard_normal((n_ctx, kv_heads, hd)).astype(np.float32)
+        if f16:
+            k, v = k.astype(np.float16).astype(np.float32), v.astype(np.float16).astype(np.float32)
+        return {"q": rng.standard_normal(heads * hd).astype(np.float32), "k_cache": cache_words(k, f16),
+                "v_cache": cache_words(v, f16), "sinks": rng.standard_normal(heads).astype(np.float32),
+                "out": np.zeros(heads * hd, np.float32), "a": (heads, kv_heads, pos, window, 1 / 8)}, (heads,)
+    return make
+
+
+def _check(f16: bool):
+    def ref(q, k_cache, v_cache, sinks, out, a):
+        heads, kv_heads, pos, window, _ = a
+        dtype = np.float16 if f16 else np.float32
+        k, v = k_cache.view(dtype).astype(np.float32), v_cache.view(dtype).astype(np.float32)
+        return {"out": attention_reference(q, k, v, sinks, pos, window, kv_heads, 64)}
+    return ref
+
+
+def _append_example(rng: np.random.Generator):
+    width, n_ctx = 128, 6
+    return {"k": rng.standard_normal(width).astype(np.float32), "v": rng.standard_normal(width).astype(np.float32),
+            "k_cache": np.zeros(n_ctx * width, np.uint32), "v_cache": np.zeros(n_ctx * width, np.uint32),
+            "pos": 4, "width": width}, (2,)
+
+
+def _append_check(k, v, k_cache, v_cache, pos, width):
+    kc, vc = k_cache.copy(), v_cache.copy()
+    kc[pos * width:(pos + 1) * width], vc[pos * width:(pos + 1) * width] = k.view(np.uint32), v.view(np.uint32)
+    return {"k_cache": kc, "v_cache": vc}
+
+
+register("attention", attention, _check(False), _example(False, 0, 70), 1e-4)
+register("attention_window_f16", attention.specialize(KV_F16=1), _check(True), _example(True, 16, 75), 1e-3)
+register("kv_append", kv_append, _append_check, _append_example, 0)

@@ -1,0 +1,173 @@
+"""MXFP4 (ggml type 39): blocks of 32 values in 17 bytes {u8 e; u8 qs[16]}: d = 2^(e - 128) (with
+ggml's denormals for e < 2), y[j] = kv[qs[j] & 15] d, y[j + 16] = kv[qs[j] >> 4] d for the doubled
+e2m1 table kv. The expert product reads only the experts whose ids the router wrote to a GPU
+buffer (llama.cpp's mul_mat_id) and adds each expert's bias (add_id). An expert tensor larger than
+one binding (gpt-oss-20b's are 141 MB) is bound as two halves, split by expert."""
+from __future__ import annotations
+
+import numpy as np
+
+from dsl import Array, RW, f32, gpu, kernel, struct, u32
+
+from .formats import byte_of, e2m1_doubled, e8m0_half
+from .launching import as_bytes, device_binding_limit, grid_for, words
+from .matvec import Rows
+from .registry import register
+
+WG = 64
+KVALUES = np.array([0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12], np.float32)
+
+
+@kernel(workgroup_size=(WG,))
+def mxfp4_dequantize(w: Array[u32], out: RW[Array[f32]], shape: Rows):
+    """One invocation per block: its 32 values."""
+    block = gpu.global_id().x + gpu.global_id().y * gpu.num_workgroups().x * WG
+    if block >= shape.rows * (shape.cols // 32):
+        return
+    byte = shape.first + block * 17
+    d = e8m0_half(byte_of(w[byte >> 2], byte))
+    for j in range(16):
+        at = byte + 1 + j
+        q = byte_of(w[at >> 2], at)
+        out[block * 32 + j] = e2m1_doubled(q & 15) * d
+        out[block * 32 + j + 16] = e2m1_doubled(q >> 4) * d
+
+
+@struct
+class Experts:
+    rows: u32  # output rows of one expert
+    cols: u32  # input values of a row (a multiple of 32)
+    split: u32  # the first expert held by w_hi (all experts below it are in w_lo)
+    x_stride: u32  # 0: every slot reads the same x (gate, up); else slot s reads x[s * x_stride ...] (down)
+
+
+@kernel(workgroup_size=(WG,))
+def moe_matvec(w_lo: Array[u32], w_hi: Array[u32], ids: Array[u32], x: Array[f32], bias: Array[f32],
+               y: RW[Array[f32]], e: Experts):
+    """y[slot, row] = W[ids[slot]][row] . x_slot + bias[ids[slot], row]: workgroup (row, slot)."""
+    scratch = gpu.shared(f32, WG)
+    row = gpu.workgroup_id().x
+    slot = gpu.workgroup_id().y
+    expert = ids[slot]
+    high = expert >= e.split
+    local = expert - e.split if high else expert
+    blocks = e.cols // 32
+    row_byte = (local * e.rows + row) * blocks * 17
+    x_base = slot * e.x_stride
+    acc = f32(0.0)
+    for blk in range(gpu.local_id().x, blocks, WG):
+        byte = row_byte + blk * 17
+        if high:
+            first = w_hi[byte >> 2]
+        else:
+            first = w_lo[byte >> 2]
+        d = e8m0_half(byte_of(first, byte))
+        s = f32(0.0)
+        xb = x_base + blk * 32
+        for j in range(16):
+            at = byte + 1 + j
+            if high:
+                word = w_hi[at >> 2]
+            else:
+                word = w_lo[at >> 2]
+            q = byte_of(word, at)
+            s += e2m1_doubled(q & 15) * x[xb + j] + e2m1_doubled(q >> 4) * x[xb + j + 16]
+        acc += d * s
+    total = gpu.workgroup_sum(scratch, acc)
+    if gpu.local_id().x == 0:
+        y[slot * e.rows + row] = total + bias[expert * e.rows + row]
+
+
+# -- numpy references ---------------------------------------------------------------------------------
+
+def e8m0_half_reference(e: np.ndarray) -> np.ndarray:
+    e = e.astype(np.uint32)
+    bits = np.where(e < 2, np.uint32(0x00200000) << e, (e - 1) << 23).astype(np.uint32)
+    return bits.view(np.float32)
+
+
+def dequantize_reference(raw, n_values: int) -> np.ndarray:
+    blocks = as_bytes(raw)[: n_values // 32 * 17].reshape(-1, 17)
+    d = e8m0_half_reference(blocks[:, 0])[:, None]
+    qs = blocks[:, 1:]
+    return np.concatenate([KVALUES[qs & 15] * d, KVALUES[qs >> 4] * d], axis=1).astype(np.float32).reshape(-1)
+
+
+def moe_reference(raw, ids, x, bias, rows: int, cols: int, x_stride: int) -> np.ndarray:
+    """[slots, rows] in float64: each selected expert's rows (dequantized) times its input, plus bias."""
+    expert_bytes = rows * cols // 32 * 17
+    data = as_bytes(raw)
+    out = []
+    for slot, expert in enumerate(ids):
+        w = dequantize_reference(data[expert * expert_bytes:(expert + 1) * expert_bytes], rows * cols).reshape(rows, cols)
+        xs = x[slot * x_stride: slot * x_stride + cols] if x_stride else x[:cols]
+        out.append(w.astype(np.float64) @ xs.astype(np.float64) + bias.reshape(-1, rows)[expert])
+    return np.array(out)
+
+
+# -- on numpy arrays -----------------------------------------------------------------------------------
+
+def dequantize(raw, n_values: int) -> np.ndarray:
+    blocks = n_values // 32
+    return mxfp4_dequantize.launch(grid_for(-(-blocks // WG)), w=words(raw), out=np.zeros(n_values, np.float32),
+                                   shape=(1, n_values, 0, 0, 0))["out"]
+
+
+def moe(raw, ids, x, bias, n_expert: int, rows: int, cols: int, x_stride: int = 0,
+        max_binding: int | None = None) -> np.ndarray:
+    """The selected experts' products, [len(ids), rows]. `raw` is the whole expert tensor
+    (n_expert x rows x cols/32 blocks); it is bound whole, or as two halves split by expert."""
+    data = as_bytes(raw)
+    expert_bytes = rows * cols // 32 * 17
+    if len(data) < n_expert * expert_bytes:
+        raise ValueError(f"{n_expert} experts of {rows} x {cols} MXFP4 need {n_expert * expert_bytes} bytes")
+    limit = max_binding or device_binding_limit()
+    split = n_expert
+    if n_expert * expert_bytes + 8 > limit:
+        split = -(-n_expert // 2)
+        if (n_expert - split) * expert_bytes + 8 > limit or split * expert_bytes + 8 > limit:
+            raise ValueError(f"half of the experts ({split * expert_bytes} bytes) still exceeds the binding limit {limit}")
+    lo = words(data[: split * expert_bytes])
+    hi = words(data[split * expert_bytes: n_expert * expert_bytes]) if split < n_expert else lo[:1]
+    ids = np.ascontiguousarray(ids, np.uint32)
+    y = moe_matvec.launch((rows, len(ids)), w_lo=lo, w_hi=hi, ids=ids, x=np.ascontiguousarray(x, np.float32),
+                          bias=np.ascontiguousarray(bias, np.float32), y=np.zeros(len(ids) * rows, np.float32),
+                          e=(rows, cols, split, x_stride))["y"]
+    return y.reshape(len(ids), rows)
+
+
+# -- the library's self-check -------------------------------------------------------------------------
+
+def random_mxfp4(rng: np.random.Generator, n_blocks: int) -> np.ndarray:
+    """Random MXFP4 blocks with scales near 1 (exponents 120..130)."""
+    blocks = rng.integers(0, 256, (n_blocks, 17), dtype=np.uint8)
+    blocks[:, 0] = rng.integers(120, 131, n_blocks)
+    return blocks.reshape(-1)
+
+
+def _moe_example(rng: np.random.Generator):
+    n_expert, rows, cols, slots = 8, 24, 96, 4
+    raw = random_mxfp4(rng, n_expert * rows * cols // 32)
+    ids = rng.permutation(n_expert)[:slots].astype(np.uint32)
+    return {"w_lo": words(raw[: 5 * rows * cols // 32 * 17]), "w_hi": words(raw[5 * rows * cols // 32 * 17:]),
+            "ids": ids, "x": rng.standard_normal(slots * cols).astype(np.float32),
+            "bias": rng.standard_normal(n_expert * rows).astype(np.float32),
+            "y": np.zeros(slots * rows, np.float32), "e": (rows, cols, 5, cols)}, (rows, slots)
+
+
+def _moe_check(w_lo, w_hi, ids, x, bias, y, e):
+    rows, cols, split, stride = e
+    raw = np.concatenate([w_lo.view(np.uint8)[: split * rows * cols // 32 * 17],
+                          w_hi.view(np.uint8)[: (len(bias) // rows - split) * rows * cols // 32 * 17]])
+    return {"y": moe_reference(raw, ids, x, bias, rows, cols, stride).reshape(-1)}
+
+
+def _dequantize_example(rng: np.random.Generator):
+    n = 5 * 96
+    return {"w": words(random_mxfp4(rng, n // 32)), "out": np.zeros(n, np.float32), "shape": (1, n, 0, 0, 0)}, \
+        grid_for(-(-n // 32 // WG))
+
+
+register("mxfp4_dequantize", mxfp4_dequantize, lambda w, out, shape: {"out": dequantize_reference(w, shape[1])},
+         _dequantize_example, 0)
+register("moe_matvec", moe_matvec, _moe_check, _moe_example, 1e-3)
