@@ -1,0 +1,170 @@
+"""Every kernel gpt-oss needs, natively on the GPU against its numpy reference, at awkward sizes and
+at gpt-oss-20b's real shapes; the quantized formats also against gguf-py, bit for bit."""
+import numpy as np
+import pytest
+from gguf import GGMLQuantizationType as Q
+from gguf.quants import dequantize as gguf_dequantize, quantize as gguf_quantize
+
+from host.byte_source import FileSource
+from host.demo_model import write_demo_model
+from host.gguf import read_gguf, read_tensor_bytes
+from kernels import attention, embed, matvec, moe, mxfp4, norm, rope
+from kernels.formats import F16, F32, Q8_0
+
+RNG = np.random.default_rng(11)
+
+
+@pytest.mark.parametrize("n_blocks", [1, 7, 2000])
+def test_mxfp4_dequantize_is_bit_exact_with_gguf(device, n_blocks):
+    raw = np.random.default_rng(n_blocks).integers(0, 256, 17 * n_blocks, dtype=np.uint8)  # e < 2 included
+    with np.errstate(over="ignore"):
+        want = gguf_dequantize(raw.reshape(-1, 17), Q.MXFP4).reshape(-1)
+    np.testing.assert_array_equal(mxfp4.dequantize_reference(raw, 32 * n_blocks).view(np.uint32), want.view(np.uint32))
+    np.testing.assert_array_equal(mxfp4.dequantize(raw, 32 * n_blocks).view(np.uint32), want.view(np.uint32))
+
+
+def test_mxfp4_of_quantized_values_matches_gguf(device):
+    w = RNG.standard_normal((3, 5, 64)).astype(np.float32)
+    raw = gguf_quantize(w, Q.MXFP4)
+    want = gguf_dequantize(raw, Q.MXFP4).reshape(-1)
+    np.testing.assert_array_equal(mxfp4.dequantize(raw.reshape(-1), w.size), want)
+
+
+@pytest.mark.parametrize("n_expert,rows,cols,slots,stride", [(4, 7, 32, 2, 0), (8, 33, 96, 4, 96), (32, 64, 2880, 4, 0)])
+def test_expert_products_read_only_the_selected_experts(device, n_expert, rows, cols, slots, stride):
+    raw = mxfp4.random_mxfp4(RNG, n_expert * rows * cols // 32)
+    ids = RNG.permutation(n_expert)[:slots].astype(np.uint32)
+    x = RNG.standard_normal(max(stride * slots, cols)).astype(np.float32)
+    bias = RNG.standard_normal(n_expert * rows).astype(np.float32)
+    got = mxfp4.moe(raw, ids, x, bias, n_expert, rows, cols, stride)
+    np.testing.assert_allclose(got, mxfp4.moe_reference(raw, ids, x, bias, rows, cols, stride), rtol=1e-4, atol=1e-3)
+    poisoned = raw.copy().reshape(n_expert, -1)
+    poisoned[[e for e in range(n_expert) if e not in ids]] = 255  # unselected experts must not matter
+    np.testing.assert_array_equal(mxfp4.moe(poisoned.reshape(-1), ids, x, bias, n_expert, rows, cols, stride), got)
+
+
+def test_expert_tensor_of_the_real_size_is_split_in_two_bindings(device):
+    """ffn_*_exps of gpt-oss-20b: 32 experts of 2880 x 2880, 141,004,800 bytes > a 128 MiB binding."""
+    n_expert, rows, cols = 32, 2880, 2880
+    raw = mxfp4.random_mxfp4(np.random.default_rng(3), n_expert * rows * cols // 32)
+    assert raw.size == 141_004_800
+    ids = np.array([31, 0, 17, 16], np.uint32)  # both halves, both edges of the split
+    x = RNG.standard_normal(4 * cols).astype(np.float32)
+    bias = RNG.standard_normal(n_expert * rows).astype(np.float32)
+    got = mxfp4.moe(raw, ids, x, bias, n_expert, rows, cols, cols, max_binding=134_217_728)
+    np.testing.assert_allclose(got, mxfp4.moe_reference(raw, ids, x, bias, rows, cols, cols), rtol=1e-4, atol=2e-3)
+
+
+@pytest.mark.parametrize("rows,cols", [(4096, 2880), (2880, 4096), (512, 2880), (32, 2880)])
+def test_attention_and_router_shapes(device, rows, cols):
+    fmt = F32 if rows == 32 else Q8_0  # the router is F32
+    w = RNG.standard_normal((rows, cols)).astype(np.float32) * 0.05
+    raw = w.tobytes() if fmt == F32 else matvec.quantize_q8_0(w)
+    x = RNG.standard_normal(cols).astype(np.float32)
+    b = RNG.standard_normal(rows).astype(np.float32)
+    np.testing.assert_allclose(matvec.run(raw, x, rows, cols, fmt, b), matvec.matvec_reference(raw, x, rows, cols, fmt, b),
+                               rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("n,rows", [(2880, 1), (128, 3), (7, 2)])
+def test_rmsnorm(device, n, rows):
+    x = RNG.standard_normal((rows, n)).astype(np.float32) * 3
+    w = RNG.uniform(0.5, 1.5, n).astype(np.float32)
+    np.testing.assert_allclose(norm.run(x, w).reshape(-1), norm.rmsnorm_reference(x, w, n, 1e-5).reshape(-1),
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("rounded", [False, True])
+@pytest.mark.parametrize("pos", [0, 1, 127, 4095, 100_000])
+def test_rope_yarn(device, rounded, pos):
+    inv = rope.yarn_inv_freq(64, 150000.0, 32.0, 4096, rounded=rounded)
+    x = RNG.standard_normal(64 * 64).astype(np.float32)
+    got = rope.run(x, inv, pos, 64, rope.yarn_mscale(32.0))
+    np.testing.assert_allclose(got, rope.rope_reference(x, inv, pos, 64, rope.yarn_mscale(32.0)), atol=2e-4)
+
+
+def test_yarn_bounds_of_the_two_oracles():
+    import math
+    half, base = 32, 150000.0
+    low = half * math.log(4096 / (32 * 2 * math.pi)) / math.log(base)
+    high = half * math.log(4096 / (1 * 2 * math.pi)) / math.log(base)
+    assert round(low, 4) == 8.0928 and round(high, 4) == 17.3980  # gpt-oss.md's unrounded bounds
+    unrounded, rounded = rope.yarn_inv_freq(64, base, 32.0, 4096), rope.yarn_inv_freq(64, base, 32.0, 4096, rounded=True)
+    ext = base ** (-np.arange(0, 64, 2) / 64)
+    np.testing.assert_allclose(rounded[:9], ext[:9], rtol=1e-6)  # below floor(low) = 8: pure extrapolation
+    np.testing.assert_allclose(rounded[18:], ext[18:] / 32, rtol=1e-6)  # from ceil(high) = 18: interpolation
+    assert not np.allclose(unrounded[8:19], rounded[8:19])
+
+
+@pytest.mark.parametrize("f16", [False, True])
+@pytest.mark.parametrize("pos,window", [(0, 0), (5, 0), (200, 128), (200, 0), (130, 128), (64, 64)])
+def test_attention_decode(device, f16, pos, window):
+    heads, kv_heads, hd = 64, 8, 64  # gpt-oss-20b: 8 query heads per kv head
+    k = RNG.standard_normal((pos + 1, kv_heads, hd)).astype(np.float32)
+    v = RNG.standard_normal((pos + 1, kv_heads, hd)).astype(np.float32)
+    if f16:
+        k, v = k.astype(np.float16).astype(np.float32), v.astype(np.float16).astype(np.float32)
+    q = RNG.standard_normal(heads * hd).astype(np.float32)
+    sinks = RNG.standard_normal(heads).astype(np.float32)
+    got = attention.run(q, k, v, sinks, pos, window, kv_heads, hd, f16)
+    want = attention.attention_reference(q, k, v, sinks, pos, window, kv_heads, hd)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_attention_at_the_demo_head_dim(device):
+    heads, kv_heads, hd, pos = 8, 2, 32, 40
+    k, v = RNG.standard_normal((2, pos + 1, kv_heads, hd)).astype(np.float32)
+    q, sinks = RNG.standard_normal(heads * hd).astype(np.float32), RNG.standard_normal(heads).astype(np.float32)
+    np.testing.assert_allclose(attention.run(q, k, v, sinks, pos, 16, kv_heads, hd),
+                               attention.attention_reference(q, k, v, sinks, pos, 16, kv_heads, hd), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("f16", [False, True])
+def test_kv_append_then_attention(device, f16):
+    kv_heads, hd, n_ctx = 2, 64, 10
+    width = kv_heads * hd
+    k_words = np.zeros(n_ctx * width // (2 if f16 else 1), np.uint32)
+    v_words = k_words.copy()
+    ks, vs = RNG.standard_normal((2, n_ctx, width)).astype(np.float32)
+    for pos in range(n_ctx):
+        k_words, v_words = attention.append(ks[pos], vs[pos], k_words, v_words, pos, f16)
+    dtype = np.float16 if f16 else np.float32
+    np.testing.assert_array_equal(k_words.view(dtype).astype(np.float32), ks.reshape(-1).astype(dtype).astype(np.float32))
+    np.testing.assert_array_equal(v_words.view(dtype).astype(np.float32), vs.reshape(-1).astype(dtype).astype(np.float32))
+
+
+def test_router_swiglu_and_combine(device):
+    logits = RNG.standard_normal(32).astype(np.float32)
+    logits[[3, 20]] = 4.0  # a tie: the lower index comes first
+    ids, weights = moe.route(logits, 4)
+    want_ids, want_w = moe.router_reference(logits, 4)
+    assert list(ids) == list(want_ids) and ids[0] == 3 and ids[1] == 20
+    np.testing.assert_allclose(weights, want_w, rtol=1e-6)
+    g, u = RNG.uniform(-12, 12, (2, 4 * 2880)).astype(np.float32)
+    np.testing.assert_allclose(moe.run_swiglu(g, u), moe.swiglu_reference(g, u), rtol=1e-5, atol=1e-5)
+    x, outs = RNG.standard_normal(2880).astype(np.float32), RNG.standard_normal(4 * 2880).astype(np.float32)
+    np.testing.assert_allclose(moe.combine(x, outs, weights), moe.combine_reference(x, outs, weights, 2880, 4),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_embedding_rows_of_the_demo_model_and_every_format(device, tmp_path):
+    path = write_demo_model(tmp_path / "demo.gguf")
+    with FileSource(path) as src:
+        info = read_gguf(src).tensor("token_embd.weight")
+        raw = read_tensor_bytes(src, info)
+    d, vocab = info.dims
+    table = gguf_dequantize(np.frombuffer(raw, np.uint8).reshape(vocab, -1), Q.Q8_0)
+    for token in (0, 1, vocab // 2, vocab - 1):
+        np.testing.assert_array_equal(embed.run_embed(raw, token, d, Q8_0), table[token])
+    w = RNG.standard_normal((9, 64)).astype(np.float32)
+    np.testing.assert_array_equal(embed.run_embed(w.astype(np.float16).tobytes(), 7, 64, F16), w[7].astype(np.float16))
+    np.testing.assert_array_equal(embed.run_embed(w.tobytes(), 8, 64, F32), w[8])
+
+
+def test_argmax_over_the_vocabulary(device):
+    logits = RNG.standard_normal(201088).astype(np.float32)
+    assert embed.run_argmax(logits) == int(np.argmax(logits))
+    logits[[7, 200000]] = 50.0
+    assert embed.run_argmax(logits) == 7
+    logits[201087] = 99.0
+    assert embed.run_argmax(logits) == 201087
