@@ -9,9 +9,8 @@ from pathlib import Path
 from .byte_source import SourceError, open_source
 from .gguf import GGUFError, read_gguf
 from .model_config import ConfigError
-from .server import ServerError
 
-USER_ERRORS = (GGUFError, SourceError, ConfigError, ServerError, ValueError)
+USER_ERRORS = (GGUFError, SourceError, ConfigError, ValueError)  # ServerError is a ValueError
 
 
 def cmd_adapter(args) -> int:
@@ -130,6 +129,7 @@ def cmd_serve(args) -> int:
     from .demo_model import demo_model_path  # noqa: PLC0415
     from .server import model_table, serve  # noqa: PLC0415
     models = model_table(args.models or [str(demo_model_path())])
+    from .server import ServerError  # noqa: PLC0415
     if args.site:
         site = Path(args.site)
         if not site.is_dir():

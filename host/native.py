@@ -180,9 +180,52 @@ def _grid(kernel: Kernel, grid, limit: int) -> tuple[int, int, int]:
     return tuple(int(x) for x in g) + (1,) * (3 - len(g))  # type: ignore[return-value]
 
 
+class Prepared:
+    """A kernel with its buffers, bind group and pipeline made: dispatch it (many times, in one
+    compute pass) and read its RW arrays back."""
+
+    def __init__(self, dev: Device, kernel: Kernel, pipeline, bind_group, counts, outputs):
+        self.dev, self.kernel, self.pipeline, self.bind_group = dev, kernel, pipeline, bind_group
+        self.counts, self.outputs = counts, outputs
+
+    def run(self, repeat: int = 1) -> None:
+        """Submit `repeat` dispatches in one compute pass."""
+        device = self.dev.device
+        encoder = device.create_command_encoder()
+        compute = encoder.begin_compute_pass()
+        compute.set_pipeline(self.pipeline)
+        compute.set_bind_group(0, self.bind_group)
+        if all(self.counts):
+            for _ in range(repeat):
+                compute.dispatch_workgroups(*self.counts)
+        compute.end()
+        device.queue.submit([encoder.finish()])
+
+    def wait(self) -> None:
+        """Block until the GPU has finished what was submitted (a small read-back waits for it)."""
+        import wgpu  # noqa: PLC0415
+        if self.outputs:
+            self.dev.device.queue.read_buffer(self.outputs[0][1], 0, 4)
+        else:
+            probe = self.dev.device.create_buffer(size=4, usage=wgpu.BufferUsage.COPY_SRC)
+            self.dev.device.queue.read_buffer(probe)
+
+    def read(self) -> dict:
+        queue = self.dev.device.queue
+        return {p.name: _unpack_array(p.type, queue.read_buffer(buf), shape) for p, buf, shape in self.outputs}
+
+
 @typechecked
 def launch(kernel: Kernel, grid, args: dict) -> dict:
     """Run `kernel` once over `grid` workgroups; returns every RW array parameter as numpy."""
+    prepared = prepare(kernel, grid, args)
+    prepared.run()
+    return prepared.read()
+
+
+@typechecked
+def prepare(kernel: Kernel, grid, args: dict) -> Prepared:
+    """Check the arguments against the kernel's parameters and upload them."""
     dev = default_device()
     if kernel.chosen is None:
         kernel = kernel.variant_for(dev.features)
@@ -225,16 +268,6 @@ def launch(kernel: Kernel, grid, args: dict) -> dict:
         buf = device.create_buffer_with_data(data=data, usage=wgpu.BufferUsage.UNIFORM)
         index = next(b.index for b in kernel.bindings if b.element == layout.wgsl)
         entries.append({"binding": index, "resource": {"buffer": buf, "offset": 0, "size": buf.size}})
-
     pipeline = _pipeline(dev, kernel)
     bind_group = device.create_bind_group(layout=pipeline.get_bind_group_layout(0), entries=entries)
-    encoder = device.create_command_encoder()
-    compute = encoder.begin_compute_pass()
-    compute.set_pipeline(pipeline)
-    compute.set_bind_group(0, bind_group)
-    if all(counts):
-        compute.dispatch_workgroups(*counts)
-    compute.end()
-    device.queue.submit([encoder.finish()])
-    return {p.name: _unpack_array(p.type, device.queue.read_buffer(buf), shape) for p, buf, shape in outputs}
-
+    return Prepared(dev, kernel, pipeline, bind_group, counts, outputs)

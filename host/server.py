@@ -18,8 +18,8 @@ CHUNK = 1 << 20
 _SINGLE_RANGE = re.compile(r"bytes=(\d+-\d*|-\d+)")
 
 
-class ServerError(Exception):
-    pass
+class ServerError(ValueError):
+    """A bad argument to `pywgsl serve` (a missing model file, two models with one name)."""
 
 
 async def preflight(request: web.Request) -> web.Response:
