@@ -278,7 +278,8 @@ for _name, _op in [("workgroup_sum", "+"), ("workgroup_max", "max")]:
     builtin(_name, _op, None, None,
             f"{_name}(scratch, value): the {'sum' if _op == '+' else 'maximum'} of value over the workgroup, "
             "returned to every invocation (a tree in `scratch`, a shared array as long as the workgroup; "
-            "call it where every invocation does)", "memory", special="workgroup_reduce")
+            "call it where every invocation does). A kernel using it also gets a `subgroups` variant that "
+            "reduces in registers first", "memory", special="workgroup_reduce")
 builtin("shared", "var<workgroup>", None, None,
         "shared(T, n): a workgroup array of n T (n a literal or a Const parameter); statement level only",
         "memory", special="shared")

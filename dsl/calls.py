@@ -172,7 +172,23 @@ def workgroup_reduce(b: Builder, builtin: Builtin, node: ast.Call) -> Expr:
         raise b.error(f"gpu.{builtin.name} needs a gpu.shared array of numbers as scratch, got {describe(t)}",
                       node.args[0])
     value = b.coerce(b.value(node.args[1]), t.elem, node.args[1], "the reduced value")
-    index = invocation_id(b, BUILTINS["local_index"], ast.Call(func=node.func, args=[], keywords=[])).code
+    no_args = ast.Call(func=node.func, args=[], keywords=[])
+    index = invocation_id(b, BUILTINS["local_index"], no_args).code
+    b.unit.reductions.append((t, node))
+    if "subgroups" in b.enabled:  # the subgroups variant: registers within a subgroup, then its partials
+        lane = invocation_id(b, BUILTINS["subgroup_invocation_id"], no_args).code
+        size = invocation_id(b, BUILTINS["subgroup_size"], no_args).code
+        op = "subgroupAdd" if builtin.wgsl == "+" else "subgroupMax"
+        result, k = b.fresh("reduced"), b.fresh("k")
+        count = t.count if isinstance(t.count, str) else f"{t.count}u"
+        combine = f"{result} + {scratch.code}[{k}]" if builtin.wgsl == "+" else f"max({result}, {scratch.code}[{k}])"
+        b.emit(f"let {result}_own = {op}({value.code});")
+        b.emit("workgroupBarrier();")  # earlier reads of scratch are done
+        b.emit(f"if ({lane} == 0u) {{ {scratch.code}[{index} / {size}] = {result}_own; }}")
+        b.emit("workgroupBarrier();")
+        b.emit(f"var {result}: {t.elem.wgsl} = {scratch.code}[0];")
+        b.emit(f"for (var {k}: u32 = 1u; {k} < {count} / {size}; {k} = {k} + 1u) {{ {result} = {combine}; }}")
+        return Expr(result, t.elem)
     step = b.fresh("step")
     count = t.count if isinstance(t.count, str) else f"{t.count}u"
     combine = (f"{scratch.code}[{index}] + {scratch.code}[{index} + {step}]" if builtin.wgsl == "+"
@@ -184,7 +200,6 @@ def workgroup_reduce(b: Builder, builtin: Builtin, node: ast.Call) -> Expr:
     b.emit(f"    if ({index} < {step}) {{ {scratch.code}[{index}] = {combine}; }}")
     b.emit("    workgroupBarrier();")
     b.emit("}")
-    b.unit.reductions.append((t, node))
     return Expr(f"{scratch.code}[0]", t.elem)
 
 

@@ -220,9 +220,12 @@ def features_tested(node: ast.FunctionDef, scope: dict, source: Source) -> set[s
     from .gpu import gpu  # noqa: PLC0415
     found = set()
     for call in ast.walk(node):
-        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "has" \
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
                 and isinstance(call.func.value, ast.Name) and scope.get(call.func.value.id) is gpu:
-            found.add(feature_name(call, source))
+            if call.func.attr == "has":
+                found.add(feature_name(call, source))
+            elif call.func.attr in ("workgroup_sum", "workgroup_max"):  # they have a subgroups variant
+                found.add("subgroups")
     return found
 
 

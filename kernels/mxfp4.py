@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dsl import Array, RW, f32, gpu, kernel, struct, u32
+from dsl import Array, RW, f32, func, gpu, kernel, struct, u32, vec4f
 
 from .formats import byte_of, e2m1_doubled, e8m0_half
 from .launching import as_bytes, device_binding_limit, grid_for, words
@@ -37,44 +37,53 @@ def mxfp4_dequantize(w: Array[u32], out: RW[Array[f32]], shape: Rows):
 class Experts:
     rows: u32  # output rows of one expert
     cols: u32  # input values of a row (a multiple of 32)
-    split: u32  # the first expert held by w_hi (all experts below it are in w_lo)
+    first: u32  # the first expert held by w (a tensor larger than a binding comes in parts)
+    count: u32  # experts held by w
     x_stride: u32  # 0: every slot reads the same x (gate, up); else slot s reads x[s * x_stride ...] (down)
 
 
+@func
+def low_nibbles(word: u32) -> vec4f:
+    """The values of the low nibbles of a word's four bytes (block elements j)."""
+    return vec4f(e2m1_doubled(word & 15), e2m1_doubled((word >> 8) & 15), e2m1_doubled((word >> 16) & 15),
+                 e2m1_doubled((word >> 24) & 15))
+
+
+@func
+def high_nibbles(word: u32) -> vec4f:
+    """The values of the high nibbles (block elements j + 16)."""
+    return vec4f(e2m1_doubled((word >> 4) & 15), e2m1_doubled((word >> 12) & 15), e2m1_doubled((word >> 20) & 15),
+                 e2m1_doubled((word >> 28) & 15))
+
+
 @kernel(workgroup_size=(WG,))
-def moe_matvec(w_lo: Array[u32], w_hi: Array[u32], ids: Array[u32], x: Array[f32], bias: Array[f32],
-               y: RW[Array[f32]], e: Experts):
-    """y[slot, row] = W[ids[slot]][row] . x_slot + bias[ids[slot], row]: workgroup (row, slot)."""
+def moe_matvec(w: Array[u32], ids: Array[u32], x: Array[vec4f], bias: Array[f32], y: RW[Array[f32]], e: Experts):
+    """y[slot, row] = W[ids[slot]][row] . x_slot + bias[ids[slot], row]: workgroup (row, slot). A
+    workgroup whose expert lies in another part of the tensor does nothing."""
     scratch = gpu.shared(f32, WG)
     row = gpu.workgroup_id().x
     slot = gpu.workgroup_id().y
     expert = ids[slot]
-    high = expert >= e.split
-    local = expert - e.split if high else expert
-    blocks = e.cols // 32
-    row_byte = (local * e.rows + row) * blocks * 17
-    x_base = slot * e.x_stride
+    mine = expert >= e.first and expert < e.first + e.count
     acc = f32(0.0)
-    for blk in range(gpu.local_id().x, blocks, WG):
-        byte = row_byte + blk * 17
-        if high:
-            first = w_hi[byte >> 2]
-        else:
-            first = w_lo[byte >> 2]
-        d = e8m0_half(byte_of(first, byte))
-        s = f32(0.0)
-        xb = x_base + blk * 32
-        for j in range(16):
-            at = byte + 1 + j
-            if high:
-                word = w_hi[at >> 2]
-            else:
-                word = w_lo[at >> 2]
-            q = byte_of(word, at)
-            s += e2m1_doubled(q & 15) * x[xb + j] + e2m1_doubled(q >> 4) * x[xb + j + 16]
-        acc += d * s
+    if mine:
+        blocks = e.cols // 32
+        row_byte = ((expert - e.first) * e.rows + row) * blocks * 17
+        x_base = slot * (e.x_stride // 4)
+        for blk in range(gpu.local_id().x, blocks, WG):
+            byte = row_byte + blk * 17
+            d = e8m0_half(byte_of(w[byte >> 2], byte))
+            shift = ((byte + 1) & 3) * 8  # the 16 quant bytes, re-aligned four at a time
+            at = (byte + 1) >> 2
+            s = f32(0.0)
+            for k in range(4):
+                lo = w[at + k]
+                qw = lo if shift == 0 else (lo >> shift) | (w[at + k + 1] << (32 - shift))
+                xk = x_base + blk * 8 + k
+                s += gpu.dot(low_nibbles(qw), x[xk]) + gpu.dot(high_nibbles(qw), x[xk + 4])
+            acc += d * s
     total = gpu.workgroup_sum(scratch, acc)
-    if gpu.local_id().x == 0:
+    if gpu.local_id().x == 0 and mine:
         y[slot * e.rows + row] = total + bias[expert * e.rows + row]
 
 
@@ -116,23 +125,26 @@ def dequantize(raw, n_values: int) -> np.ndarray:
 def moe(raw, ids, x, bias, n_expert: int, rows: int, cols: int, x_stride: int = 0,
         max_binding: int | None = None) -> np.ndarray:
     """The selected experts' products, [len(ids), rows]. `raw` is the whole expert tensor
-    (n_expert x rows x cols/32 blocks); it is bound whole, or as two halves split by expert."""
+    (n_expert x rows x cols/32 blocks); it is bound whole when it fits the device's binding limit
+    (or `max_binding`), else in parts of whole experts, one dispatch each."""
     data = as_bytes(raw)
     expert_bytes = rows * cols // 32 * 17
     if len(data) < n_expert * expert_bytes:
         raise ValueError(f"{n_expert} experts of {rows} x {cols} MXFP4 need {n_expert * expert_bytes} bytes")
-    limit = max_binding or device_binding_limit()
-    split = n_expert
-    if n_expert * expert_bytes + 8 > limit:
-        split = -(-n_expert // 2)
-        if (n_expert - split) * expert_bytes + 8 > limit or split * expert_bytes + 8 > limit:
-            raise ValueError(f"half of the experts ({split * expert_bytes} bytes) still exceeds the binding limit {limit}")
-    lo = words(data[: split * expert_bytes])
-    hi = words(data[split * expert_bytes: n_expert * expert_bytes]) if split < n_expert else lo[:1]
+    per_part = ((max_binding or device_binding_limit()) - 8) // expert_bytes
+    if per_part < 1:
+        raise ValueError(f"one expert ({expert_bytes} bytes) does not fit a binding")
     ids = np.ascontiguousarray(ids, np.uint32)
-    y = moe_matvec.launch((rows, len(ids)), w_lo=lo, w_hi=hi, ids=ids, x=np.ascontiguousarray(x, np.float32),
-                          bias=np.ascontiguousarray(bias, np.float32), y=np.zeros(len(ids) * rows, np.float32),
-                          e=(rows, cols, split, x_stride))["y"]
+    x4 = np.ascontiguousarray(x, np.float32).reshape(-1, 4)
+    bias = np.ascontiguousarray(bias, np.float32)
+    y = np.zeros(len(ids) * rows, np.float32)
+    for first in range(0, n_expert, per_part):
+        count = min(per_part, n_expert - first)
+        if not np.any((ids >= first) & (ids < first + count)):
+            continue
+        part = words(data[first * expert_bytes:(first + count) * expert_bytes])
+        y = moe_matvec.launch((rows, len(ids)), w=part, ids=ids, x=x4, bias=bias, y=y,
+                              e=(rows, cols, first, count, x_stride))["y"]
     return y.reshape(len(ids), rows)
 
 
@@ -149,17 +161,14 @@ def _moe_example(rng: np.random.Generator):
     n_expert, rows, cols, slots = 8, 24, 96, 4
     raw = random_mxfp4(rng, n_expert * rows * cols // 32)
     ids = rng.permutation(n_expert)[:slots].astype(np.uint32)
-    return {"w_lo": words(raw[: 5 * rows * cols // 32 * 17]), "w_hi": words(raw[5 * rows * cols // 32 * 17:]),
-            "ids": ids, "x": rng.standard_normal(slots * cols).astype(np.float32),
+    return {"w": words(raw), "ids": ids, "x": rng.standard_normal(slots * cols).astype(np.float32).reshape(-1, 4),
             "bias": rng.standard_normal(n_expert * rows).astype(np.float32),
-            "y": np.zeros(slots * rows, np.float32), "e": (rows, cols, 5, cols)}, (rows, slots)
+            "y": np.zeros(slots * rows, np.float32), "e": (rows, cols, 0, n_expert, cols)}, (rows, slots)
 
 
-def _moe_check(w_lo, w_hi, ids, x, bias, y, e):
-    rows, cols, split, stride = e
-    raw = np.concatenate([w_lo.view(np.uint8)[: split * rows * cols // 32 * 17],
-                          w_hi.view(np.uint8)[: (len(bias) // rows - split) * rows * cols // 32 * 17]])
-    return {"y": moe_reference(raw, ids, x, bias, rows, cols, stride).reshape(-1)}
+def _moe_check(w, ids, x, bias, y, e):
+    rows, cols, first, count, stride = e
+    return {"y": moe_reference(w.view(np.uint8), ids, x.reshape(-1), bias, rows, cols, stride).reshape(-1)}
 
 
 def _dequantize_example(rng: np.random.Generator):
