@@ -60,6 +60,7 @@ class Unit:
     structs: dict[int, StructType] = field(default_factory=dict)
     shared: list[tuple[str, ArrayType]] = field(default_factory=list)
     reductions: list[tuple[ArrayType, ast.AST]] = field(default_factory=list)  # scratch arrays of workgroup_sum/max
+    helpers: dict[str, str] = field(default_factory=dict)  # module-level WGSL the compiler adds, by name
     entry_builtins: dict[str, str] = field(default_factory=dict)  # WGSL builtin -> parameter name
 
     def note_type(self, t: Type | None) -> None:
@@ -77,6 +78,7 @@ class Unit:
 
     def merge(self, other: Unit) -> None:
         self.features |= other.features
+        self.helpers.update(other.helpers)
         for key, s in other.structs.items():
             self.structs.setdefault(key, s)
         for key, f in other.funcs.items():
@@ -341,8 +343,20 @@ class Builder:
             return folded
         if opname == "FloorDiv" and element(result).is_float:
             return Expr(f"floor({a.code} / {b.code})", result)
+        if opname == "Mod" and element(result) == i32:
+            # NVIDIA's Vulkan driver computes i32 % as if unsigned (seen through wgpu 0.32 on an H200):
+            # spell WGSL's truncated remainder with a division, which it gets right.
+            return Expr(f"{self.signed_remainder(result)}({a.code}, {b.code})", result)
         self.unit.note_type(result)
         return Expr(f"({a.code} {op.wgsl} {b.code})", result)
+
+    def signed_remainder(self, t: Type) -> str:
+        """A module-level helper for WGSL's % on i32 (or vectors of it): x % 0 is 0, MIN % -1 is 0."""
+        name = "pywgsl_rem_" + t.wgsl.replace("<", "_").replace(">", "")
+        zero = f"{t.wgsl}(0)"
+        self.unit.helpers[name] = (f"fn {name}(a: {t.wgsl}, b: {t.wgsl}) -> {t.wgsl} {{\n"
+                                   f"    return select(a - b * (a / b), {zero}, b == {zero});\n}}")
+        return name
 
     def power(self, node: ast.BinOp) -> Expr:
         """x ** k for a literal k in 0..16: k - 1 multiplications (so constants fold and types check)."""

@@ -59,6 +59,7 @@ def assemble(*, unit: Unit, header: list[str], declarations: list[str], entry: s
     parts.extend(struct_text(s) for s in unit.structs.values())
     if declarations:
         parts.append("\n".join(declarations))
+    parts.extend(unit.helpers[name] for name in sorted(unit.helpers))
     parts.extend(resolve_names(f.text, names) for f in unit.funcs.values())
     parts.append(resolve_names(entry, names))
     return "\n\n".join(parts) + "\n"
