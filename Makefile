@@ -40,7 +40,16 @@ browsers:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-test: adapter browsers
+# The oracle tests compare with OpenAI's torch reference: torch (CPU) and gpt-oss without its deps.
+ORACLES := $(VENV)/.oracles
+$(ORACLES): $(VENV)/.installed
+	$(PY) -m pip install -q torch==2.13.0 safetensors
+	mkdir -p build/wheels
+	$(PY) -m pip download -q gpt-oss==0.0.9 --no-deps --python-version 3.12 --only-binary :all: -d build/wheels
+	$(PY) -m pip install -q --no-deps --ignore-requires-python build/wheels/gpt_oss-0.0.9-py3-none-any.whl
+	touch $@
+
+test: adapter browsers $(ORACLES)
 	$(VENV)/bin/python -m pytest -q
 
 readme: $(VENV)/.installed
