@@ -26,8 +26,8 @@ class Rows:
     has_bias: u32  # 1: add b[row]
 
 
-@kernel(workgroup_size=(WG,))
-def q8_0_matvec(w: Array[u32], x: Array[vec4f], b: Array[f32], y: RW[Array[f32]], shape: Rows):
+@kernel(workgroup_size=("WG",))
+def q8_0_matvec(w: Array[u32], x: Array[vec4f], b: Array[f32], y: RW[Array[f32]], shape: Rows, WG: Const[u32] = 64):
     """Q8_0 rows: each invocation takes whole 34-byte blocks, four quants at a time."""
     scratch = gpu.shared(f32, WG)
     row = gpu.workgroup_id().x + gpu.workgroup_id().y * gpu.num_workgroups().x

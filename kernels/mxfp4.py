@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dsl import Array, RW, f32, func, gpu, kernel, struct, u32, vec4f
+from dsl import Array, Const, RW, f32, func, gpu, kernel, struct, u32, vec4f
 
 from .formats import byte_of, e2m1_doubled, e8m0_half
 from .launching import as_bytes, device_binding_limit, grid_for, words
@@ -56,8 +56,9 @@ def high_nibbles(word: u32) -> vec4f:
                  e2m1_doubled((word >> 28) & 15))
 
 
-@kernel(workgroup_size=(WG,))
-def moe_matvec(w: Array[u32], ids: Array[u32], x: Array[vec4f], bias: Array[f32], y: RW[Array[f32]], e: Experts):
+@kernel(workgroup_size=("WG",))
+def moe_matvec(w: Array[u32], ids: Array[u32], x: Array[vec4f], bias: Array[f32], y: RW[Array[f32]], e: Experts,
+               WG: Const[u32] = 64):
     """y[slot, row] = W[ids[slot]][row] . x_slot + bias[ids[slot], row]: workgroup (row, slot). A
     workgroup whose expert lies in another part of the tensor does nothing."""
     scratch = gpu.shared(f32, WG)
