@@ -622,11 +622,11 @@ class Builder:
             (args[0], args[1], args[2] if len(args) == 3 else None)
         if step is None:
             step = self.literal(1, ABSTRACT_INT, it)
-        if step.symbol is not None and step.symbol.kind == "const" and step.type == u32:
-            step_value = None  # a Const[u32] step: counts up; its value is set at specialization
+        if step.type == u32 and step.value is None and self.of_constants(it.args[2]):
+            step_value = None  # a u32 step made of Const parameters: counts up; its value is set at specialization
         elif step.type != ABSTRACT_INT or step.value is None:
-            raise self.error("range's step must be a constant integer (a literal or a Const[u32]), so the loop's "
-                             "direction is known", it.args[2])
+            raise self.error("range's step must be a constant integer (a literal, or a u32 expression of Const "
+                             "parameters), so the loop's direction is known", it.args[2])
         elif step.value == 0:
             raise self.error("range's step must not be zero", it.args[2])
         else:
@@ -658,6 +658,17 @@ class Builder:
         self.emit("}")
         self.scopes.pop()
         self.ended_loop_vars.add(node.target.id)
+
+    def of_constants(self, node: ast.AST) -> bool:
+        """Whether an expression uses only literals, Python numbers and Const parameters."""
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name):
+                sym = self.lookup(sub.id)
+                if sym is not None and sym.kind != "const":
+                    return False
+            elif not isinstance(sub, (ast.BinOp, ast.UnaryOp, ast.Constant, ast.operator, ast.unaryop, ast.Load)):
+                return False
+        return True
 
     def build_Break(self, node: ast.Break) -> None:
         if not self.loops:

@@ -24,7 +24,7 @@ SYNTAX = [
     ("x += e (and -= *= /= //= %= &= |= ^= <<= >>=)", "augmented assignment"),
     ("if / elif / else", "condition must be bool"),
     ("for i in range(stop) / range(start, stop[, step])",
-     "step a literal or a Const[u32]; stop evaluated once; i is u32 when literals count up from 0 or more, "
+     "step a literal or a u32 expression of Const parameters; stop evaluated once; i is u32 when literals count up from 0 or more, "
      "else the type of start and stop"),
     ("while cond / break / continue", ""),
     ("return [e]", "in kernels (no value) and funcs (the annotated type)"),

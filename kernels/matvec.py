@@ -28,23 +28,27 @@ class Rows:
 
 @kernel(workgroup_size=("WG",))
 def q8_0_matvec(w: Array[u32], x: Array[vec4f], b: Array[f32], y: RW[Array[f32]], shape: Rows, WG: Const[u32] = 64):
-    """Q8_0 rows: each invocation takes whole 34-byte blocks, four quants at a time."""
+    """Q8_0 rows: four neighbouring invocations share a 34-byte block, eight quants each, so a
+    subgroup's loads cover contiguous memory (coalesced) instead of addresses 34 bytes apart."""
     scratch = gpu.shared(f32, WG)
     row = gpu.workgroup_id().x + gpu.workgroup_id().y * gpu.num_workgroups().x
+    t = gpu.local_id().x
+    part = t % 4
     acc = f32(0.0)
     if row < shape.rows:
         blocks = shape.cols // 32
-        for blk in range(gpu.local_id().x, blocks, WG):
+        for blk in range(t // 4, blocks, WG // 4):
             byte = shape.first + (row * blocks + blk) * 34
-            d = q8_scale(w[byte >> 2], byte)
-            q = (byte + 2) >> 2
-            aligned = (byte & 2) == 2
-            s = f32(0.0)
-            for j in range(8):  # two loads a quad, all independent: loads in flight beat fewer loads (H200)
-                s += gpu.dot(q8_quads(w[q + j], w[q + j + 1], aligned), x[blk * 8 + j])
-            acc += d * s
+            quants = byte + 2 + 8 * part  # even: on a word boundary, or two bytes past one
+            at = quants >> 2
+            aligned = (quants & 2) == 0
+            lo = w[at]
+            mid = w[at + 1]
+            s = gpu.dot(q8_quads(lo, mid, aligned), x[blk * 8 + 2 * part])
+            s += gpu.dot(q8_quads(mid, w[at + 2], aligned), x[blk * 8 + 2 * part + 1])
+            acc += q8_scale(w[byte >> 2], byte) * s
     total = gpu.workgroup_sum(scratch, acc)
-    if gpu.local_id().x == 0 and row < shape.rows:
+    if t == 0 and row < shape.rows:
         out = shape.row_offset + row
         y[out] = total + (b[out] if shape.has_bias == 1 else 0.0)
 

@@ -64,6 +64,8 @@ def moe_matvec(w: Array[u32], ids: Array[u32], x: Array[vec4f], bias: Array[f32]
     scratch = gpu.shared(f32, WG)
     row = gpu.workgroup_id().x
     slot = gpu.workgroup_id().y
+    t = gpu.local_id().x
+    part = t % 4  # four neighbouring invocations share a block: four quant bytes (eight values) each
     expert = ids[slot]
     mine = expert >= e.first and expert < e.first + e.count
     acc = f32(0.0)
@@ -71,20 +73,17 @@ def moe_matvec(w: Array[u32], ids: Array[u32], x: Array[vec4f], bias: Array[f32]
         blocks = e.cols // 32
         row_byte = ((expert - e.first) * e.rows + row) * blocks * 17
         x_base = slot * (e.x_stride // 4)
-        for blk in range(gpu.local_id().x, blocks, WG):
+        for blk in range(t // 4, blocks, WG // 4):
             byte = row_byte + blk * 17
-            d = e8m0_half(byte_of(w[byte >> 2], byte))
-            shift = ((byte + 1) & 3) * 8  # the 16 quant bytes, re-aligned four at a time
-            at = (byte + 1) >> 2
-            s = f32(0.0)
-            for k in range(4):
-                lo = w[at + k]
-                qw = lo if shift == 0 else (lo >> shift) | (w[at + k + 1] << (32 - shift))
-                xk = x_base + blk * 8 + k
-                s += gpu.dot(low_nibbles(qw), x[xk]) + gpu.dot(high_nibbles(qw), x[xk + 4])
-            acc += d * s
+            quants = byte + 1 + 4 * part
+            shift = (quants & 3) * 8
+            lo = w[quants >> 2]
+            qw = lo if shift == 0 else (lo >> shift) | (w[(quants >> 2) + 1] << (32 - shift))
+            xk = x_base + blk * 8 + part
+            s = gpu.dot(low_nibbles(qw), x[xk]) + gpu.dot(high_nibbles(qw), x[xk + 4])
+            acc += e8m0_half(byte_of(w[byte >> 2], byte)) * s
     total = gpu.workgroup_sum(scratch, acc)
-    if gpu.local_id().x == 0 and mine:
+    if t == 0 and mine:
         y[slot * e.rows + row] = total + bias[expert * e.rows + row]
 
 
