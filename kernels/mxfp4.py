@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dsl import Array, Const, RW, f32, func, gpu, kernel, struct, u32, vec4f
+from dsl import Array, Const, RW, f32, gpu, kernel, struct, u32, vec4f
 
 from .formats import byte_of, e2m1_doubled, e8m0_half
 from .launching import as_bytes, device_binding_limit, grid_for, words
@@ -42,29 +42,19 @@ class Experts:
     x_stride: u32  # 0: every slot reads the same x (gate, up); else slot s reads x[s * x_stride ...] (down)
 
 
-@func
-def low_nibbles(word: u32) -> vec4f:
-    """The values of the low nibbles of a word's four bytes (block elements j)."""
-    return vec4f(e2m1_doubled(word & 15), e2m1_doubled((word >> 8) & 15), e2m1_doubled((word >> 16) & 15),
-                 e2m1_doubled((word >> 24) & 15))
-
-
-@func
-def high_nibbles(word: u32) -> vec4f:
-    """The values of the high nibbles (block elements j + 16)."""
-    return vec4f(e2m1_doubled((word >> 4) & 15), e2m1_doubled((word >> 12) & 15), e2m1_doubled((word >> 20) & 15),
-                 e2m1_doubled((word >> 28) & 15))
-
-
 @kernel(workgroup_size=("WG",))
 def moe_matvec(w: Array[u32], ids: Array[u32], x: Array[vec4f], bias: Array[f32], y: RW[Array[f32]], e: Experts,
                WG: Const[u32] = 64):
     """y[slot, row] = W[ids[slot]][row] . x_slot + bias[ids[slot], row]: workgroup (row, slot). A
     workgroup whose expert lies in another part of the tensor does nothing."""
     scratch = gpu.shared(f32, WG)
+    table = gpu.shared(f32, 16)  # the 16 MXFP4 values: a lookup beats decoding each nibble
     row = gpu.workgroup_id().x
     slot = gpu.workgroup_id().y
     t = gpu.local_id().x
+    if t < 16:
+        table[t] = e2m1_doubled(t)
+    gpu.barrier()
     part = t % 4  # four neighbouring invocations share a block: four quant bytes (eight values) each
     expert = ids[slot]
     mine = expert >= e.first and expert < e.first + e.count
@@ -80,7 +70,9 @@ def moe_matvec(w: Array[u32], ids: Array[u32], x: Array[vec4f], bias: Array[f32]
             lo = w[quants >> 2]
             qw = lo if shift == 0 else (lo >> shift) | (w[(quants >> 2) + 1] << (32 - shift))
             xk = x_base + blk * 8 + part
-            s = gpu.dot(low_nibbles(qw), x[xk]) + gpu.dot(high_nibbles(qw), x[xk + 4])
+            low = vec4f(table[qw & 15], table[(qw >> 8) & 15], table[(qw >> 16) & 15], table[(qw >> 24) & 15])
+            high = vec4f(table[(qw >> 4) & 15], table[(qw >> 12) & 15], table[(qw >> 20) & 15], table[qw >> 28])
+            s = gpu.dot(low, x[xk]) + gpu.dot(high, x[xk + 4])  # elements 4 part + i and 16 + 4 part + i
             acc += e8m0_half(byte_of(w[byte >> 2], byte)) * s
     total = gpu.workgroup_sum(scratch, acc)
     if t == 0 and mine:
