@@ -11,6 +11,7 @@ import pytest
 from host.byte_source import HttpSource, SourceError
 from host.demo_model import write_demo_model
 from host.gguf import read_gguf
+from odd_servers import odd_server
 from server_process import running_server
 
 
@@ -151,30 +152,10 @@ def test_http_source_errors(served):
         HttpSource("http://127.0.0.1:9/none.gguf")
 
 
-def test_server_that_ignores_range_is_detected(tmp_path):
-    import threading
-
-    from aiohttp import web
-
-    async def whole(request):
-        return web.Response(body=b"GGUF" + bytes(100))
-
-    app = web.Application()
-    app.router.add_get("/m.gguf", whole)
-    runner = web.AppRunner(app)
-    loop = asyncio.new_event_loop()
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    port = site._server.sockets[0].getsockname()[1]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
+def test_server_that_ignores_range_is_detected(served):
+    with odd_server(served["model"], "no-range") as url:
         with pytest.raises(SourceError, match="ignores Range requests"):
-            HttpSource(f"http://127.0.0.1:{port}/m.gguf")
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
+            HttpSource(url)
 
 
 def rss_kb(pid: int) -> int:
