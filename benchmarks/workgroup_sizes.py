@@ -1,5 +1,5 @@
-"""The weight products at several workgroup sizes and unrolls (their WG and UNROLL Consts), to pick
-the defaults per GPU. Prints JSON: GB/s per kernel, workgroup size and unroll.
+"""The weight products at several workgroup sizes (their WG Const), to pick the default per GPU.
+Prints JSON: GB/s per kernel and workgroup size.
 
     python -m benchmarks.workgroup_sizes [--quick]"""
 from __future__ import annotations
@@ -23,11 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, kern, grid, kargs, nbytes, shape in cases(np.random.default_rng(0), args.quick):
         if not any(p.name == "WG" and p.role == "const" for p in kern.params):
             continue
-        for wg in (32, 64, 128):
-            for unroll in (1, 2, 4):
-                r = timed(name, kern.specialize(WG=wg, UNROLL=unroll), grid, kargs, nbytes, shape,
-                          0.05 if args.quick else 0.3)
-                rows.append({**r, "workgroup_size": wg, "unroll": unroll})
+        for wg in (32, 64, 128, 256):
+            r = timed(name, kern.specialize(WG=wg), grid, kargs, nbytes, shape, 0.05 if args.quick else 0.3)
+            rows.append({**r, "workgroup_size": wg})
     print(json.dumps({"adapter": default_device().adapter_name, "results": rows}, indent=1))
     return 0
 

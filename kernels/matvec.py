@@ -27,11 +27,9 @@ class Rows:
 
 
 @kernel(workgroup_size=("WG",))
-def q8_0_matvec(w: Array[u32], x: Array[vec4f], b: Array[f32], y: RW[Array[f32]], shape: Rows, WG: Const[u32] = 64,
-                UNROLL: Const[u32] = 2):
+def q8_0_matvec(w: Array[u32], x: Array[vec4f], b: Array[f32], y: RW[Array[f32]], shape: Rows, WG: Const[u32] = 64):
     """Q8_0 rows: four neighbouring invocations share a 34-byte block, eight quants each, so a
-    subgroup's loads cover contiguous memory (coalesced) instead of addresses 34 bytes apart; each
-    step takes UNROLL blocks apart, so their loads are in flight together."""
+    subgroup's loads cover contiguous memory (coalesced) instead of addresses 34 bytes apart."""
     scratch = gpu.shared(f32, WG)
     row = gpu.workgroup_id().x + gpu.workgroup_id().y * gpu.num_workgroups().x
     t = gpu.local_id().x
@@ -39,19 +37,16 @@ def q8_0_matvec(w: Array[u32], x: Array[vec4f], b: Array[f32], y: RW[Array[f32]]
     acc = f32(0.0)
     if row < shape.rows:
         blocks = shape.cols // 32
-        for first in range(t // 4, blocks, UNROLL * (WG // 4)):
-            for u in range(UNROLL):
-                blk = first + u * (WG // 4)
-                if blk < blocks:
-                    byte = shape.first + (row * blocks + blk) * 34
-                    quants = byte + 2 + 8 * part  # even: on a word boundary, or two bytes past one
-                    at = quants >> 2
-                    aligned = (quants & 2) == 0
-                    lo = w[at]
-                    mid = w[at + 1]
-                    s = gpu.dot(q8_quads(lo, mid, aligned), x[blk * 8 + 2 * part])
-                    s += gpu.dot(q8_quads(mid, w[at + 2], aligned), x[blk * 8 + 2 * part + 1])
-                    acc += q8_scale(w[byte >> 2], byte) * s
+        for blk in range(t // 4, blocks, WG // 4):
+            byte = shape.first + (row * blocks + blk) * 34
+            quants = byte + 2 + 8 * part  # even: on a word boundary, or two bytes past one
+            at = quants >> 2
+            aligned = (quants & 2) == 0
+            lo = w[at]
+            mid = w[at + 1]
+            s = gpu.dot(q8_quads(lo, mid, aligned), x[blk * 8 + 2 * part])
+            s += gpu.dot(q8_quads(mid, w[at + 2], aligned), x[blk * 8 + 2 * part + 1])
+            acc += q8_scale(w[byte >> 2], byte) * s
     total = gpu.workgroup_sum(scratch, acc)
     if t == 0 and row < shape.rows:
         out = shape.row_offset + row

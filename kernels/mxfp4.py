@@ -44,7 +44,7 @@ class Experts:
 
 @kernel(workgroup_size=("WG",))
 def moe_matvec(w: Array[u32], ids: Array[u32], x: Array[vec4f], bias: Array[f32], y: RW[Array[f32]], e: Experts,
-               WG: Const[u32] = 32, UNROLL: Const[u32] = 2):
+               WG: Const[u32] = 64):
     """y[slot, row] = W[ids[slot]][row] . x_slot + bias[ids[slot], row]: workgroup (row, slot). A
     workgroup whose expert lies in another part of the tensor does nothing."""
     scratch = gpu.shared(f32, WG)
@@ -63,20 +63,17 @@ def moe_matvec(w: Array[u32], ids: Array[u32], x: Array[vec4f], bias: Array[f32]
         blocks = e.cols // 32
         row_byte = ((expert - e.first) * e.rows + row) * blocks * 17
         x_base = slot * (e.x_stride // 4)
-        for first in range(t // 4, blocks, UNROLL * (WG // 4)):  # UNROLL blocks a step: loads in flight together
-            for u in range(UNROLL):
-                blk = first + u * (WG // 4)
-                if blk < blocks:
-                    byte = row_byte + blk * 17
-                    quants = byte + 1 + 4 * part
-                    shift = (quants & 3) * 8
-                    lo = w[quants >> 2]
-                    qw = lo if shift == 0 else (lo >> shift) | (w[(quants >> 2) + 1] << (32 - shift))
-                    xk = x_base + blk * 8 + part
-                    low = vec4f(table[qw & 15], table[(qw >> 8) & 15], table[(qw >> 16) & 15], table[(qw >> 24) & 15])
-                    high = vec4f(table[(qw >> 4) & 15], table[(qw >> 12) & 15], table[(qw >> 20) & 15], table[qw >> 28])
-                    s = gpu.dot(low, x[xk]) + gpu.dot(high, x[xk + 4])  # elements 4 part + i and 16 + 4 part + i
-                    acc += e8m0_half(byte_of(w[byte >> 2], byte)) * s
+        for blk in range(t // 4, blocks, WG // 4):
+            byte = row_byte + blk * 17
+            quants = byte + 1 + 4 * part
+            shift = (quants & 3) * 8
+            lo = w[quants >> 2]
+            qw = lo if shift == 0 else (lo >> shift) | (w[(quants >> 2) + 1] << (32 - shift))
+            xk = x_base + blk * 8 + part
+            low = vec4f(table[qw & 15], table[(qw >> 8) & 15], table[(qw >> 16) & 15], table[(qw >> 24) & 15])
+            high = vec4f(table[(qw >> 4) & 15], table[(qw >> 12) & 15], table[(qw >> 20) & 15], table[qw >> 28])
+            s = gpu.dot(low, x[xk]) + gpu.dot(high, x[xk + 4])  # elements 4 part + i and 16 + 4 part + i
+            acc += e8m0_half(byte_of(w[byte >> 2], byte)) * s
     total = gpu.workgroup_sum(scratch, acc)
     if t == 0 and mine:
         y[slot * e.rows + row] = total + bias[expert * e.rows + row]
