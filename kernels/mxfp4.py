@@ -44,7 +44,7 @@ class Experts:
 
 @kernel(workgroup_size=("WG",))
 def moe_matvec(w: Array[u32], ids: Array[u32], x: Array[vec4f], bias: Array[f32], y: RW[Array[f32]], e: Experts,
-               WG: Const[u32] = 64):
+               WG: Const[u32] = 32):
     """y[slot, row] = W[ids[slot]][row] . x_slot + bias[ids[slot], row]: workgroup (row, slot). A
     workgroup whose expert lies in another part of the tensor does nothing."""
     scratch = gpu.shared(f32, WG)
