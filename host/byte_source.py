@@ -7,6 +7,8 @@ import os
 import re
 from abc import ABC, abstractmethod
 
+from typeguard import typechecked
+
 
 class SourceError(Exception):
     """A byte source cannot be read as asked (missing file, HTTP error, a server without Range)."""
@@ -129,6 +131,7 @@ class HttpSource(ByteSource):
             self._loop.close()
 
 
+@typechecked
 def open_source(src: str) -> ByteSource:
     """A path or an http(s) URL."""
     if src.startswith(("http://", "https://")):

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from typeguard import typechecked
 
 # The demo's shape: every dimension that a Q8_0 or MXFP4 row holds is a multiple of 32.
 DEMO = dict(n_layer=4, d_model=128, n_head=8, n_kv=2, head_dim=32, n_expert=8, n_expert_used=4, expert_ffn=128,
@@ -52,6 +53,7 @@ def vocabulary() -> tuple[list[str], list[int], list[str]]:
     return tokens + SPECIAL_TOKENS, types, merges
 
 
+@typechecked
 def write_demo_model(path: str | os.PathLike, seed: int = 0) -> Path:
     """Write the demo model to `path` (deterministic for a seed)."""
     import gguf  # noqa: PLC0415 - gguf-py writes the file; reading never needs it

@@ -7,6 +7,7 @@ import hashlib
 from dataclasses import dataclass
 
 import numpy as np
+from typeguard import typechecked
 
 from .byte_source import ByteSource
 from .gguf import GGUFError, GGUFFile, TensorInfo, read_tensor_bytes
@@ -14,6 +15,7 @@ from .gguf import GGUFError, GGUFFile, TensorInfo, read_tensor_bytes
 SLICE_IN_ONE_READ = 64 << 20  # below this, the rows of a slice come in one range request
 
 
+@typechecked
 def range_digests(source: ByteSource, info: TensorInfo, offset: int, length: int, repeat: int) -> list[str]:
     """Gate B: the sha256 of the same range read `repeat` times."""
     return [hashlib.sha256(read_tensor_bytes(source, info, offset, length)).hexdigest() for _ in range(repeat)]
@@ -57,6 +59,7 @@ def gate_x(k: int) -> np.ndarray:
     return ((np.arange(k) * 37 % 101 - 50) / 50).astype(np.float32)
 
 
+@typechecked
 def q8_0_gate(source: ByteSource, gguf: GGUFFile, tensor: str, n: int, k: int, tolerance: float) -> GateResult:
     """Gates C and D: y = W[:n, :k] gate_x(k) on the GPU against numpy."""
     from kernels import matvec  # noqa: PLC0415 - loads the DSL and wgpu only for this gate

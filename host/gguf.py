@@ -8,6 +8,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+from typeguard import typechecked
+
 from .byte_source import ByteSource, SourceError, open_source
 
 
@@ -156,6 +158,7 @@ def _value(r: _Reader, vtype: int, what: str, depth: int = 0):
     return [r.string(f"{what}[{i}]") for i in range(count)]
 
 
+@typechecked
 def read_gguf(source: ByteSource | str, first_read: int = 1 << 16) -> GGUFFile:
     """Index a GGUF file: reads only its header (the prefix before the tensor data)."""
     if isinstance(source, str):
@@ -245,6 +248,7 @@ def read_gguf(source: ByteSource | str, first_read: int = 1 << 16) -> GGUFFile:
     return GGUFFile(source.name, source.size, version, metadata, types, alignment, data_start, tensors, len(r.buf))
 
 
+@typechecked
 def read_tensor_bytes(source: ByteSource, info: TensorInfo, offset: int = 0, length: int | None = None) -> bytes:
     """Bytes of one tensor (or a slice of them), read by range."""
     if info.nbytes is None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from typeguard import typechecked
+
 
 class ConfigError(Exception):
     pass
@@ -45,6 +47,7 @@ _FIELDS = {  # field -> metadata key (after the "<arch>." prefix)
 }
 
 
+@typechecked
 def gpt_oss_config(metadata: dict[str, Any], source: str = "") -> GptOssConfig:
     where = f"{source}: " if source else ""
     arch = metadata.get("general.architecture")

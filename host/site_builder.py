@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+from typeguard import typechecked
 
 from dsl import Kernel
 from dsl.types import ArrayType, Atomic, StructType, Vector, numpy_dtype, stride_of, struct_offsets
@@ -93,6 +94,7 @@ def parity_vector(entry, blob: bytearray) -> dict:
     return spec
 
 
+@typechecked
 def build_site(out: str | Path = "dist") -> Path:
     from kernels import library  # noqa: PLC0415
     out = Path(out)

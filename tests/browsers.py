@@ -44,7 +44,7 @@ def chromium():
     return webdriver.Chrome(options=options, service=Service(CHROMEDRIVER, env=_runtime_env()))
 
 
-def firefox():
+def firefox(webgpu: bool = True):
     from selenium import webdriver
     from selenium.webdriver.firefox.service import Service
     if not shutil.which(FIREFOX):
@@ -52,7 +52,7 @@ def firefox():
     options = webdriver.FirefoxOptions()
     options.binary_location = FIREFOX
     options.add_argument("-headless")
-    options.set_preference("dom.webgpu.enabled", True)
+    options.set_preference("dom.webgpu.enabled", webgpu)
     options.set_preference("gfx.webgpu.ignore-blocklist", True)
     options.set_preference("network.proxy.type", 0)
     options.set_preference("app.update.enabled", False)

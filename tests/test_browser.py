@@ -105,3 +105,15 @@ def test_missing_url_and_non_gguf_file(site, browser, path, message):
     r = results(browser, site["base"] + "/gptoss/?gguf=" + quote(site["base"] + path, safe=""), "gptoss-bad",
                 timeout=60)
     assert message in r["error"] and message in browser.find_element("id", "error").text
+
+
+def test_a_browser_without_webgpu_gets_a_message_not_a_blank_page(site):
+    from browsers import firefox
+    driver = firefox(webgpu=False)
+    driver.name_ = "firefox-no-webgpu"
+    try:
+        for path, shot in (("/", "lab"), ("/gptoss/", "gptoss")):
+            r = results(driver, site["base"] + path, shot, timeout=60)
+            assert "has no WebGPU" in r["error"] and "has no WebGPU" in driver.find_element("id", "error").text
+    finally:
+        driver.quit()

@@ -82,3 +82,17 @@ def test_public_functions_check_types():
     with pytest.raises(TypeCheckError):
         from dsl import struct as struct_
         struct_(42)
+
+
+def test_host_functions_check_types(tmp_path):
+    from typeguard import TypeCheckError
+
+    from host.byte_source import open_source
+    from host.demo_model import write_demo_model
+    from host.gguf import read_gguf
+    with pytest.raises(TypeCheckError):
+        read_gguf(42)
+    with pytest.raises(TypeCheckError):
+        open_source(tmp_path)
+    with pytest.raises(TypeCheckError):
+        write_demo_model(tmp_path / "x.gguf", seed="one")
