@@ -73,8 +73,7 @@ def cases(rng, quick: bool):
         raw = q8_rows(rng, rows, cols)
         args = {"w": words(raw), "x": rng.standard_normal(cols).astype(np.float32).reshape(-1, 4),
                 "b": np.zeros(rows, np.float32), "y": np.zeros(rows, np.float32), "shape": (rows, cols, 0, 0, 1)}
-        yield name, matvec.q8_0_matvec, grid_for(-(-rows // matvec.q8_0_matvec.constants["ROWS"])), args, \
-            raw.size + 4 * (cols + 2 * rows), f"{rows}x{cols}"
+        yield name, matvec.q8_0_matvec, grid_for(rows), args, raw.size + 4 * (cols + 2 * rows), f"{rows}x{cols}"
     for name, fmt, rows in (("matvec router F32", F32, n_expert), ("matvec attn_q BF16", BF16, q_dim)):
         w = rng.standard_normal((rows, d)).astype(np.float32)
         raw = w.tobytes() if fmt == F32 else (w.view(np.uint32) >> 16).astype(np.uint16).tobytes()

@@ -1,5 +1,5 @@
-"""The weight products at several workgroup sizes (their WG Const) and, for Q8_0, rows per
-workgroup (ROWS), to pick the defaults per GPU. Prints JSON: GB/s per kernel and setting.
+"""The weight products at several workgroup sizes (their WG Const), to pick the default per GPU.
+Prints JSON: GB/s per kernel and workgroup size.
 
     python -m benchmarks.workgroup_sizes [--quick]"""
 from __future__ import annotations
@@ -11,7 +11,6 @@ import sys
 import numpy as np
 
 from host.native import default_device
-from kernels.launching import grid_for
 
 from .kernels import cases, timed
 
@@ -24,14 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, kern, grid, kargs, nbytes, shape in cases(np.random.default_rng(0), args.quick):
         if not any(p.name == "WG" and p.role == "const" for p in kern.params):
             continue
-        has_rows = any(p.name == "ROWS" for p in kern.params)
-        for wg in (32, 64, 128):
-            for per in ((1, 2, 4) if has_rows else (None,)):
-                settings = {"WG": wg} if per is None else {"WG": wg, "ROWS": per}
-                rows_total = kargs["shape"][0] if per else None
-                g = grid_for(-(-rows_total // per)) if per else grid
-                r = timed(name, kern.specialize(**settings), g, kargs, nbytes, shape, 0.05 if args.quick else 0.3)
-                rows.append({**r, **settings})
+        for wg in (32, 64, 128, 256):
+            r = timed(name, kern.specialize(WG=wg), grid, kargs, nbytes, shape, 0.05 if args.quick else 0.3)
+            rows.append({**r, "workgroup_size": wg})
     print(json.dumps({"adapter": default_device().adapter_name, "results": rows}, indent=1))
     return 0
 

@@ -102,17 +102,17 @@ def declare_shared(b: Builder, target: ast.Name, node: ast.Call) -> None:
     if not isinstance(elem, (Scalar, Vector, StructType, Atomic)):
         raise b.error(f"'{ast.unparse(node.args[0])}' is not an element type for gpu.shared", node.args[0])
     count_node = node.args[1]
-    size = b.value(count_node)
-    source = None
-    if size.type == ABSTRACT_INT and size.value is not None:
+    sym = b.lookup(count_node.id) if isinstance(count_node, ast.Name) else None
+    if sym is not None and sym.kind == "const" and sym.type in (u32, i32):
+        count: int | str = sym.code
+    else:
+        size = b.value(count_node) if sym is None else None
+        if size is None or size.type != ABSTRACT_INT or size.value is None:
+            raise b.error("gpu.shared's size must be a literal integer or a Const[u32] parameter", count_node)
         if size.value <= 0:
             raise b.error("gpu.shared's size must be positive", count_node)
-        count: int | str = size.value
-    elif size.type in (u32, i32) and b.of_constants(count_node):
-        count, source = size.code, ast.unparse(count_node)  # an override expression, sized at specialization
-    else:
-        raise b.error("gpu.shared's size must be a literal integer or an expression of Const parameters", count_node)
-    t = ArrayType(elem, count, "read_write", source)
+        count = size.value
+    t = ArrayType(elem, count, "read_write")
     sym = b.declare(target.id, t, "shared")
     b.unit.shared.append((sym.code, t, node))
 

@@ -113,7 +113,6 @@ class ArrayType(Type):
     elem: Type
     count: int | str | None = None
     access: str = "read"  # "read" or "read_write"
-    size_source: str | None = None  # a count made of Const parameters, as Python source (for its byte size)
 
     @property
     def wgsl(self) -> str:  # type: ignore[override]

@@ -40,7 +40,6 @@ def variant_manifest(kernel: Kernel) -> dict:
     return {
         "kernel": kernel.name, "variant": kernel.variant_name, "features": sorted(kernel.features),
         "entry_point": kernel.entry_point, "workgroup_size": list(kernel.workgroup_size), "wgsl": texts,
-        "constants": dict(kernel.constants),
         "hash": {t: hashlib.sha256(text.encode()).hexdigest() for t, text in texts.items()},
         "bindings": [b._asdict() for b in kernel.bindings], "uniforms": uniforms,
     }

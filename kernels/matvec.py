@@ -27,36 +27,30 @@ class Rows:
 
 
 @kernel(workgroup_size=("WG",))
-def q8_0_matvec(w: Array[u32], x: Array[vec4f], b: Array[f32], y: RW[Array[f32]], shape: Rows, WG: Const[u32] = 64,
-                ROWS: Const[u32] = 2):
-    """Q8_0 rows, ROWS to a workgroup (each x value read once serves them all). Four neighbouring
-    invocations share a 34-byte block, eight quants each, so a subgroup's loads cover contiguous
-    memory (coalesced) instead of addresses 34 bytes apart."""
+def q8_0_matvec(w: Array[u32], x: Array[vec4f], b: Array[f32], y: RW[Array[f32]], shape: Rows, WG: Const[u32] = 64):
+    """Q8_0 rows: four neighbouring invocations share a 34-byte block, eight quants each, so a
+    subgroup's loads cover contiguous memory (coalesced) instead of addresses 34 bytes apart."""
     scratch = gpu.shared(f32, WG)
-    partial = gpu.shared(f32, WG * ROWS)  # each invocation's sum for each of the rows
-    first_row = (gpu.workgroup_id().x + gpu.workgroup_id().y * gpu.num_workgroups().x) * ROWS
+    row = gpu.workgroup_id().x + gpu.workgroup_id().y * gpu.num_workgroups().x
     t = gpu.local_id().x
     part = t % 4
-    for r in range(ROWS):
-        partial[r * WG + t] = 0.0
-    blocks = shape.cols // 32
-    for blk in range(t // 4, blocks, WG // 4):
-        x0 = x[blk * 8 + 2 * part]
-        x1 = x[blk * 8 + 2 * part + 1]
-        for r in range(ROWS):
-            if first_row + r < shape.rows:
-                byte = shape.first + ((first_row + r) * blocks + blk) * 34
-                quants = byte + 2 + 8 * part  # even: on a word boundary, or two bytes past one
-                at = quants >> 2
-                aligned = (quants & 2) == 0
-                mid = w[at + 1]
-                s = gpu.dot(q8_quads(w[at], mid, aligned), x0) + gpu.dot(q8_quads(mid, w[at + 2], aligned), x1)
-                partial[r * WG + t] += q8_scale(w[byte >> 2], byte) * s
-    for r in range(ROWS):
-        total = gpu.workgroup_sum(scratch, partial[r * WG + t])
-        if t == 0 and first_row + r < shape.rows:
-            out = shape.row_offset + first_row + r
-            y[out] = total + (b[out] if shape.has_bias == 1 else 0.0)
+    acc = f32(0.0)
+    if row < shape.rows:
+        blocks = shape.cols // 32
+        for blk in range(t // 4, blocks, WG // 4):
+            byte = shape.first + (row * blocks + blk) * 34
+            quants = byte + 2 + 8 * part  # even: on a word boundary, or two bytes past one
+            at = quants >> 2
+            aligned = (quants & 2) == 0
+            lo = w[at]
+            mid = w[at + 1]
+            s = gpu.dot(q8_quads(lo, mid, aligned), x[blk * 8 + 2 * part])
+            s += gpu.dot(q8_quads(mid, w[at + 2], aligned), x[blk * 8 + 2 * part + 1])
+            acc += q8_scale(w[byte >> 2], byte) * s
+    total = gpu.workgroup_sum(scratch, acc)
+    if t == 0 and row < shape.rows:
+        out = shape.row_offset + row
+        y[out] = total + (b[out] if shape.has_bias == 1 else 0.0)
 
 
 @kernel(workgroup_size=(WG,))
@@ -124,8 +118,7 @@ def run(raw, x: np.ndarray, rows: int, cols: int, fmt: int = Q8_0, bias: np.ndar
         chunk = words(data[start: start + shift + n * row_bytes])
         shape = (n, cols, shift // element, r0, int(bias is not None))
         if fmt == Q8_0:
-            groups = -(-n // q8_0_matvec.constants["ROWS"])
-            y = q8_0_matvec.launch(grid_for(groups), w=chunk, x=x.reshape(-1, 4), b=b, y=y, shape=shape)["y"]
+            y = q8_0_matvec.launch(grid_for(n), w=chunk, x=x.reshape(-1, 4), b=b, y=y, shape=shape)["y"]
         else:
             y = matvec.launch(grid_for(n), w=chunk, x=x, b=b, y=y, shape=shape, FORMAT=fmt)["y"]
     return y
@@ -143,7 +136,7 @@ def _example(fmt: int, rows: int, cols: int):
         args = {"w": words(raw), "x": x.reshape(-1, 4) if fmt == Q8_0 else x,
                 "b": rng.standard_normal(rows).astype(np.float32), "y": np.zeros(rows, np.float32),
                 "shape": (rows, cols, 0, 0, 1)}
-        return args, grid_for(-(-rows // q8_0_matvec.constants["ROWS"]) if fmt == Q8_0 else rows)
+        return args, grid_for(rows)
     return make
 
 

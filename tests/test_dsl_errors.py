@@ -171,7 +171,7 @@ def test_variable_retyped():
 
 
 def test_shared_with_non_constant_size():
-    with expect("sharedsize", "gpu.shared's size must be a literal integer or an expression of Const parameters"):
+    with expect("sharedsize", "gpu.shared's size must be a literal integer or a Const[u32] parameter"):
         @kernel
         def k(out: RW[Array[f32]], n: u32):
             tile = gpu.shared(f32, n)  # E:sharedsize

@@ -96,7 +96,7 @@ async function main() {
     const out = await executor.run(variant, {
       storage: { w: words, x, b: new Float32Array(n), y: new Float32Array(n) },
       uniforms: { shape: { rows: n, cols: k, first: 0, row_offset: 0, has_bias: 0 } },
-      grid: [Math.min(Math.ceil(n / variant.constants.ROWS), 65535), Math.ceil(n / variant.constants.ROWS / 65535)],
+      grid: [Math.min(n, 65535), Math.ceil(n / 65535)],
     });
     const y = Array.from(new Float32Array(out.y));
     gate("C", "PASS", `${n} x ${k} on ${gpu.name}`, { ms: performance.now() - t0, y, variant: variant.variant });
