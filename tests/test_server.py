@@ -187,10 +187,14 @@ def test_large_file_streams_with_flat_memory(tmp_path):
         assert rss_kb(proc.pid) - before < 100_000, "the server's memory grew by more than 100 MB"
 
 
-def test_serve_without_models_serves_the_demo(tmp_path):
-    with running_server(env={"PYWGSL_CACHE": str(tmp_path)}) as (base, _):
+def test_serve_without_models_serves_the_demo_and_the_built_site(tmp_path):
+    with running_server(env={"PYWGSL_CACHE": str(tmp_path)}, cwd=tmp_path) as (base, _):
         status, _, body = fetch(base + "/models/demo.gguf", headers={"Range": "bytes=0-3"})
         assert status == 206 and body == b"GGUF"
+        status, _, page = fetch(base + "/")
+        assert status == 200 and b"pywgsl kernel lab" in page
+        assert fetch(base + "/kernels/manifest.json")[0] == 200
+    assert (tmp_path / "dist" / "index.html").exists()  # built on first use
     assert (tmp_path / "demo.gguf").exists()
     fresh = write_demo_model(tmp_path / "again.gguf")
     assert hashlib.sha256(fresh.read_bytes()).digest() == hashlib.sha256((tmp_path / "demo.gguf").read_bytes()).digest()
