@@ -18,7 +18,7 @@ import numpy as np
 from dsl import Array, RW, gpu, kernel, u32, vec4u
 from host.native import default_device, prepare
 from kernels import attention, embed, matvec, moe, mxfp4, norm, rope
-from kernels.formats import BF16, F32, Q8_0
+from kernels.formats import BF16, F32
 from kernels.launching import grid_for, words
 
 STREAM_WG = 256

@@ -4,7 +4,7 @@ integers, truncating division, masked shift amounts). The front end compiles fro
 check the GPU against its numpy meanings, and the README's reference table is generated from it."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np

@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 
 from . import wgsl_text
-from .builtins import BUILTINS, OPERATORS, Builtin
+from .builtins import BUILTINS, OPERATORS
 from .errors import CompileError, Source
 from .signatures import (ANY_TYPES, Generic, SignatureError, concretize, convertible, describe, element)
 from .types import (ABSTRACT_FLOAT, ABSTRACT_INT, Abstract, ArrayType, Atomic, ConstType, Scalar, StructType,
-                    Type, Vector, bool_, i32, size_of, stride_of, type_from_python, u32)
+                    Type, Vector, bool_, i32, type_from_python, u32)
 
 UNSUPPORTED = {
     "ClassDef": "a class definition", "FunctionDef": "a nested function", "AsyncFunctionDef": "an async function",

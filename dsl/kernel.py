@@ -15,8 +15,7 @@ from .errors import CompileError, Source
 from .frontend import Builder, Symbol, Unit, names_in
 from .module import assemble
 from .source import NOT_EVALUATED, evaluate_annotation, parse, python_scope
-from .types import (ArrayType, Atomic, ConstType, Scalar, StructType, Type, Vector, is_host_shareable, size_of,
-                    stride_of)
+from .types import (ArrayType, Atomic, ConstType, Scalar, StructType, Type, Vector, is_host_shareable, stride_of)
 from .wgsl_text import identifier, literal
 
 # WebGPU's default limits: a kernel within them runs on every adapter, browsers included.

@@ -4,7 +4,6 @@ import random
 import struct
 import tracemalloc
 
-import numpy as np
 import pytest
 from gguf import GGUFReader
 
