@@ -55,14 +55,26 @@ def default_device() -> Device:
     return Device(adapter, device, features)
 
 
+BUFFER_TYPES = {("storage", "read"): "read-only-storage", ("storage", "read_write"): "storage",
+                ("uniform", "read"): "uniform"}
+
+
 def _pipeline(dev: Device, kernel: Kernel):
+    """(pipeline, bind group layout), cached by WGSL text. The layout comes from the kernel's
+    bindings, not from the shader ("auto" would drop a parameter the body never reads)."""
     text = kernel.wgsl
     cached = dev.pipelines.get(text)
     if cached is None:
-        module = dev.device.create_shader_module(code=text)
-        cached = dev.device.create_compute_pipeline(layout="auto", compute={"module": module,
-                                                                            "entry_point": kernel.entry_point})
-        dev.pipelines[text] = cached
+        import wgpu  # noqa: PLC0415
+        device = dev.device
+        module = device.create_shader_module(code=text)
+        group = device.create_bind_group_layout(entries=[
+            {"binding": b.index, "visibility": wgpu.ShaderStage.COMPUTE, "buffer": {"type": BUFFER_TYPES[b.kind, b.access]}}
+            for b in kernel.bindings])
+        layout = device.create_pipeline_layout(bind_group_layouts=[group])
+        pipeline = device.create_compute_pipeline(layout=layout, compute={"module": module,
+                                                                          "entry_point": kernel.entry_point})
+        cached = dev.pipelines[text] = (pipeline, group)
     return cached
 
 
@@ -268,6 +280,6 @@ def prepare(kernel: Kernel, grid, args: dict) -> Prepared:
         buf = device.create_buffer_with_data(data=data, usage=wgpu.BufferUsage.UNIFORM)
         index = next(b.index for b in kernel.bindings if b.element == layout.wgsl)
         entries.append({"binding": index, "resource": {"buffer": buf, "offset": 0, "size": buf.size}})
-    pipeline = _pipeline(dev, kernel)
-    bind_group = device.create_bind_group(layout=pipeline.get_bind_group_layout(0), entries=entries)
+    pipeline, group = _pipeline(dev, kernel)
+    bind_group = device.create_bind_group(layout=group, entries=entries)
     return Prepared(dev, kernel, pipeline, bind_group, counts, outputs)

@@ -497,3 +497,14 @@ def test_workgroup_sum_and_max(device, wg):
     got = reduce_rows.launch((5,), m=m, out=np.zeros(10, np.float32), cols=777, WG=wg)["out"]
     np.testing.assert_allclose(got[0::2], m.sum(1), rtol=1e-4, atol=1e-4)
     np.testing.assert_array_equal(got[1::2], m.max(1))
+
+
+@kernel(workgroup_size=(64,))
+def ignores_a_parameter(unused: Array[f32], out: RW[Array[f32]], also_unused: u32):
+    out[gpu.global_id().x] = 2.0
+
+
+def test_a_parameter_the_body_never_reads_still_binds(device):
+    got = ignores_a_parameter.launch((1,), unused=np.zeros(3, np.float32), out=np.zeros(64, np.float32),
+                                     also_unused=7)["out"]
+    assert (got == 2.0).all()

@@ -102,13 +102,22 @@ export class Executor {
       throw new PywgslError(`WGSL of ${variant.kernel} (${variant.variant}) does not compile: ` +
         errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join("; "));
     }
+    // The layout comes from the manifest's bindings ("auto" would drop a parameter the body never reads).
+    const group = this.device.createBindGroupLayout({
+      entries: variant.bindings.map((b) => ({
+        binding: b.index, visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: b.kind === "uniform" ? "uniform" : b.access === "read" ? "read-only-storage" : "storage" },
+      })),
+    });
     const pipeline = await this.device.createComputePipelineAsync({
-      layout: "auto", compute: { module, entryPoint: variant.entry_point },
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [group] }),
+      compute: { module, entryPoint: variant.entry_point },
     });
     const error = await this.device.popErrorScope();
     if (error) throw new PywgslError(`pipeline of ${variant.kernel} (${variant.variant}): ${error.message}`);
-    this.pipelines.set(key, pipeline);
-    return pipeline;
+    const entry = { pipeline, group };
+    this.pipelines.set(key, entry);
+    return entry;
   }
 
   /** Run one variant. storage: binding name -> ArrayBuffer/TypedArray; uniforms: binding name ->
@@ -116,7 +125,7 @@ export class Executor {
    *  read_write storage binding. */
   async run(variant, { storage = {}, uniforms = {}, grid }) {
     const device = this.device;
-    const pipeline = await this.pipeline(variant);
+    const { pipeline, group } = await this.pipeline(variant);
     const limit = this.gpu.limits.maxStorageBufferBindingSize;
     const entries = [];
     const outputs = [];
@@ -146,7 +155,7 @@ export class Executor {
       entries.push({ binding: b.index, resource: { buffer, size: data.byteLength > 0 ? Math.ceil(data.byteLength / 4) * 4 : size } });
       if (b.kind === "storage" && b.access === "read_write") outputs.push({ name: b.name, buffer, size: data.byteLength });
     }
-    const bindGroup = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const bindGroup = device.createBindGroup({ layout: group, entries });
     const encoder = device.createCommandEncoder();
     const pass = encoder.beginComputePass();
     pass.setPipeline(pipeline);
