@@ -100,11 +100,18 @@ def cases(rng, quick: bool):
         n_ctx = 4096
         k = rng.standard_normal((n_ctx, 8, 64)).astype(np.float32)
         cache = attention.cache_words(k, f16)
+        splits = n_ctx // attention.SPLIT_KEYS
         args = {"q": rng.standard_normal(q_dim).astype(np.float32), "k_cache": cache, "v_cache": cache.copy(),
                 "sinks": np.zeros(64, np.float32), "out": np.zeros(q_dim, np.float32),
-                "a": (64, 8, n_ctx - 1, 0, 0.125)}
-        yield f"attention pos 4095 {'f16' if f16 else 'f32'} cache", attention.attention.specialize(KV_F16=int(f16)), \
-            (64,), args, 2 * cache.nbytes + 8 * q_dim, "64 heads, 4096 keys"
+                "partial": np.zeros(64 * splits * 66, np.float32),
+                "a": (64, 8, n_ctx - 1, 0, 0.125, attention.SPLIT_KEYS)}
+        yield f"attention pos 4095 {'f16' if f16 else 'f32'} cache (split-K)", \
+            attention.attention.specialize(KV_F16=int(f16)), (64, splits), args, 2 * cache.nbytes + 8 * q_dim, \
+            f"64 heads, 4096 keys, {splits} splits"
+    partial = rng.standard_normal(64 * 16 * 66).astype(np.float32)
+    yield "attention_combine", attention.attention_combine, (64,), {"partial": partial, "sinks": np.zeros(64, np.float32),
+                                                                    "out": np.zeros(q_dim, np.float32), "splits": 16}, \
+        partial.nbytes + 4 * q_dim, "64 heads, 16 splits"
     yield "swiglu", moe.swiglu, (-(-4 * ffn // 64),), {"gate": rng.standard_normal(4 * ffn).astype(np.float32),
                                                        "up": rng.standard_normal(4 * ffn).astype(np.float32),
                                                        "out": np.zeros(4 * ffn, np.float32)}, 3 * 4 * 4 * ffn, f"4x{ffn}"

@@ -22,14 +22,19 @@ class Attn:
     pos: u32  # the query's position: keys 0..pos are in the cache
     window: u32  # 0: every key; else only keys j with pos - j < window
     scale: f32  # 1 / sqrt(head_dim)
+    split: u32  # keys per workgroup along the grid's y (split-K): one per y when the grid has one
 
 
 @kernel(workgroup_size=("HD",))
 def attention(q: Array[f32], k_cache: Array[u32], v_cache: Array[u32], sinks: Array[f32], out: RW[Array[f32]],
-              a: Attn, HD: Const[u32] = 64, KV_F16: Const[u32] = 0):
+              partial: RW[Array[f32]], a: Attn, HD: Const[u32] = 64, KV_F16: Const[u32] = 0):
+    """Workgroup (head, s) takes keys [s * split, (s + 1) * split) of the visible ones. With one
+    workgroup per head it finishes (sink included) into out; with several, it writes its running
+    softmax (acc[HD], max, sum) to partial[(head * splits + s) * (HD + 2) ...] for attention_combine."""
     q_tile = gpu.shared(f32, HD)
     scores = gpu.shared(f32, HD)
     h = gpu.workgroup_id().x
+    s = gpu.workgroup_id().y
     t = gpu.local_id().x
     g = h // (a.heads // a.kv_heads)
     q_tile[t] = q[h * HD + t]
@@ -37,13 +42,15 @@ def attention(q: Array[f32], k_cache: Array[u32], v_cache: Array[u32], sinks: Ar
     first = u32(0)
     if a.window > 0 and a.pos + 1 > a.window:
         first = a.pos + 1 - a.window
+    lo = first + s * a.split
+    end = min(lo + a.split, a.pos + 1)  # keys lo .. end - 1
     m = f32(-3.0e38)
     total = f32(0.0)
     acc = f32(0.0)
-    for base in range(first, a.pos + 1, HD):
+    for base in range(lo, end, HD):
         j = base + t
         score = f32(-3.0e38)
-        if j <= a.pos:
+        if j < end:
             row = (j * a.kv_heads + g) * HD
             dot = f32(0.0)
             for d in range(HD):
@@ -63,7 +70,7 @@ def attention(q: Array[f32], k_cache: Array[u32], v_cache: Array[u32], sinks: Ar
         total *= correction
         acc *= correction
         for c in range(HD):
-            if base + c <= a.pos:
+            if base + c < end:
                 p = gpu.exp(scores[c] - new_m)
                 at = ((base + c) * a.kv_heads + g) * HD + t
                 if KV_F16 == 1:
@@ -74,10 +81,37 @@ def attention(q: Array[f32], k_cache: Array[u32], v_cache: Array[u32], sinks: Ar
                 acc += p * vd
         m = new_m
         gpu.barrier()
-    sink = sinks[h]
-    final_m = max(m, sink)
-    total = total * gpu.exp(m - final_m) + gpu.exp(sink - final_m)
-    out[h * HD + t] = acc * gpu.exp(m - final_m) / total
+    splits = gpu.num_workgroups().y
+    if splits == 1:
+        sink = sinks[h]
+        final_m = max(m, sink)
+        total = total * gpu.exp(m - final_m) + gpu.exp(sink - final_m)
+        out[h * HD + t] = acc * gpu.exp(m - final_m) / total
+    else:
+        at = (h * splits + s) * (HD + 2)
+        partial[at + t] = acc
+        if t == 0:
+            partial[at + HD] = m
+            partial[at + HD + 1] = total
+
+
+@kernel(workgroup_size=("HD",))
+def attention_combine(partial: Array[f32], sinks: Array[f32], out: RW[Array[f32]], splits: u32,
+                      HD: Const[u32] = 64):
+    """Merge the split-K partials of each head with its sink: out = sum acc e^(m - M) / (sum l e^(m - M) + e^(sink - M))."""
+    h = gpu.workgroup_id().x
+    t = gpu.local_id().x
+    top = sinks[h]
+    for s in range(splits):
+        top = max(top, partial[(h * splits + s) * (HD + 2) + HD])
+    total = gpu.exp(sinks[h] - top)
+    acc = f32(0.0)
+    for s in range(splits):
+        at = (h * splits + s) * (HD + 2)
+        weight = gpu.exp(partial[at + HD] - top)
+        total += partial[at + HD + 1] * weight
+        acc += partial[at + t] * weight
+    out[h * HD + t] = acc / total
 
 
 @kernel(workgroup_size=(64,))
@@ -124,14 +158,25 @@ def cache_words(values: np.ndarray, f16: bool) -> np.ndarray:
 
 # -- on numpy arrays -----------------------------------------------------------------------------------
 
-def run(q, k_cache, v_cache, sinks, pos: int, window: int, kv_heads: int, head_dim: int, f16: bool = False):
+SPLIT_KEYS = 256  # keys per workgroup: more workgroups for long contexts, one per head below it
+
+
+def run(q, k_cache, v_cache, sinks, pos: int, window: int, kv_heads: int, head_dim: int, f16: bool = False,
+        split: int = SPLIT_KEYS):
     """k_cache, v_cache: [positions, kv_heads, head_dim] floats (stored as f16 when f16=True)."""
     heads = np.asarray(q).size // head_dim
-    return attention.launch((heads,), q=np.ascontiguousarray(q, np.float32), k_cache=cache_words(k_cache, f16),
-                            v_cache=cache_words(v_cache, f16), sinks=np.ascontiguousarray(sinks, np.float32),
-                            out=np.zeros(heads * head_dim, np.float32),
-                            a=(heads, kv_heads, pos, window, 1 / np.sqrt(head_dim)), HD=head_dim,
-                            KV_F16=int(f16))["out"]
+    visible = min(pos + 1, window) if window else pos + 1
+    splits = -(-visible // split)
+    sinks = np.ascontiguousarray(sinks, np.float32)
+    out = attention.launch((heads, splits), q=np.ascontiguousarray(q, np.float32), k_cache=cache_words(k_cache, f16),
+                           v_cache=cache_words(v_cache, f16), sinks=sinks, out=np.zeros(heads * head_dim, np.float32),
+                           partial=np.zeros(heads * splits * (head_dim + 2), np.float32),
+                           a=(heads, kv_heads, pos, window, 1 / np.sqrt(head_dim), split), HD=head_dim,
+                           KV_F16=int(f16))
+    if splits == 1:
+        return out["out"]
+    return attention_combine.launch((heads,), partial=out["partial"], sinks=sinks,
+                                    out=np.zeros(heads * head_dim, np.float32), splits=splits, HD=head_dim)["out"]
 
 
 def append(k, v, k_words, v_words, pos: int, f16: bool = False):
@@ -152,17 +197,34 @@ def _example(f16: bool, window: int, pos: int):
             k, v = k.astype(np.float16).astype(np.float32), v.astype(np.float16).astype(np.float32)
         return {"q": rng.standard_normal(heads * hd).astype(np.float32), "k_cache": cache_words(k, f16),
                 "v_cache": cache_words(v, f16), "sinks": rng.standard_normal(heads).astype(np.float32),
-                "out": np.zeros(heads * hd, np.float32), "a": (heads, kv_heads, pos, window, 1 / 8)}, (heads,)
+                "out": np.zeros(heads * hd, np.float32), "partial": np.zeros(1, np.float32),
+                "a": (heads, kv_heads, pos, window, 1 / 8, n_ctx)}, (heads,)
     return make
 
 
 def _check(f16: bool):
-    def ref(q, k_cache, v_cache, sinks, out, a):
-        heads, kv_heads, pos, window, _ = a
+    def ref(q, k_cache, v_cache, sinks, out, partial, a):
+        heads, kv_heads, pos, window, _, _ = a
         dtype = np.float16 if f16 else np.float32
         k, v = k_cache.view(dtype).astype(np.float32), v_cache.view(dtype).astype(np.float32)
         return {"out": attention_reference(q, k, v, sinks, pos, window, kv_heads, 64)}
     return ref
+
+
+def _combine_example(rng: np.random.Generator):
+    heads, hd, splits = 8, 64, 3
+    partial = rng.standard_normal((heads, splits, hd + 2)).astype(np.float32)
+    partial[..., hd + 1] = rng.uniform(1, 5, (heads, splits))  # sums of exponentials are positive
+    return {"partial": partial.reshape(-1), "sinks": rng.standard_normal(heads).astype(np.float32),
+            "out": np.zeros(heads * hd, np.float32), "splits": splits}, (heads,)
+
+
+def combine_reference(partial, sinks, splits: int, head_dim: int) -> np.ndarray:
+    p = np.asarray(partial, np.float64).reshape(len(sinks), splits, head_dim + 2)
+    m, total, acc = p[..., head_dim], p[..., head_dim + 1], p[..., :head_dim]
+    top = np.maximum(m.max(axis=1), sinks)
+    w = np.exp(m - top[:, None])
+    return ((acc * w[..., None]).sum(1) / ((total * w).sum(1) + np.exp(sinks - top))[:, None]).reshape(-1)
 
 
 def _append_example(rng: np.random.Generator):
@@ -181,3 +243,5 @@ def _append_check(k, v, k_cache, v_cache, pos, width):
 register("attention", attention, _check(False), _example(False, 0, 70), 1e-4)
 register("attention_window_f16", attention.specialize(KV_F16=1), _check(True), _example(True, 16, 75), 1e-3)
 register("kv_append", kv_append, _append_check, _append_example, 0)
+register("attention_combine", attention_combine,
+         lambda partial, sinks, out, splits: {"out": combine_reference(partial, sinks, splits, 64)}, _combine_example, 1e-5)

@@ -102,7 +102,7 @@ def test_yarn_bounds_of_the_two_oracles():
 
 
 @pytest.mark.parametrize("f16", [False, True])
-@pytest.mark.parametrize("pos,window", [(0, 0), (5, 0), (200, 128), (200, 0), (130, 128), (64, 64)])
+@pytest.mark.parametrize("pos,window", [(0, 0), (5, 0), (200, 128), (200, 0), (130, 128), (64, 64), (700, 0)])
 def test_attention_decode(device, f16, pos, window):
     heads, kv_heads, hd = 64, 8, 64  # gpt-oss-20b: 8 query heads per kv head
     k = RNG.standard_normal((pos + 1, kv_heads, hd)).astype(np.float32)
@@ -111,9 +111,10 @@ def test_attention_decode(device, f16, pos, window):
         k, v = k.astype(np.float16).astype(np.float32), v.astype(np.float16).astype(np.float32)
     q = RNG.standard_normal(heads * hd).astype(np.float32)
     sinks = RNG.standard_normal(heads).astype(np.float32)
-    got = attention.run(q, k, v, sinks, pos, window, kv_heads, hd, f16)
     want = attention.attention_reference(q, k, v, sinks, pos, window, kv_heads, hd)
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    for split in (256, 64, 100):  # one workgroup per head, and split-K with a combine
+        got = attention.run(q, k, v, sinks, pos, window, kv_heads, hd, f16, split=split)
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
 def test_attention_at_the_demo_head_dim(device):
