@@ -280,6 +280,9 @@ for _name, _op in [("workgroup_sum", "+"), ("workgroup_max", "max")]:
             "returned to every invocation (a tree in `scratch`, a shared array as long as the workgroup; "
             "call it where every invocation does). A kernel using it also gets a `subgroups` variant that "
             "reduces in registers first", "memory", special="workgroup_reduce")
+builtin("array", "var<function>", None, None,
+        "array(T, n): a private (per-invocation) array of n T, zero-filled (n a literal, at most 8 KiB); "
+        "statement level: acc = gpu.array(f32, 4)", "memory", special="shared")
 builtin("shared", "var<workgroup>", None, None,
         "shared(T, n): a workgroup array of n T (n a literal or a Const parameter); statement level only",
         "memory", special="shared")

@@ -9,7 +9,7 @@ from .frontend import Builder, Expr, Symbol, placeholder
 from .gpu import builtin_of
 from .signatures import NUMBERS, SignatureError, convertible, describe
 from .types import (ABSTRACT_INT, Abstract, ArrayType, Atomic, Scalar, StructType, Vector, _VectorFamily, i32,
-                    size_of, type_from_python, u32)
+                    size_of, stride_of, type_from_python, u32)
 
 VEC3_U32 = Vector(3, u32)
 U32_INVOCATION_VALUES = frozenset({"local_invocation_index", "subgroup_invocation_id", "subgroup_size"})
@@ -86,8 +86,39 @@ def barrier(b: Builder, builtin: Builtin, node: ast.Call) -> Expr:
 
 
 def shared_misplaced(b: Builder, builtin: Builtin, node: ast.Call) -> Expr:
+    if builtin is not None and builtin.name == "array":
+        raise b.error("gpu.array(...) must be assigned to a new name: acc = gpu.array(f32, 4)", node)
     raise b.error("gpu.shared(...) must be assigned to a new name at the top level of a kernel: "
                   "tile = gpu.shared(f32, 64)", node)
+
+
+MAX_PRIVATE_ARRAY = 8192  # bytes: what WebGPU implementations accept for function-scope memory
+
+
+def declare_local_array(b: Builder, target: ast.Name, node: ast.Call) -> None:
+    """acc = gpu.array(T, n): a zero-filled function-scope array (WGSL needs n constant)."""
+    if b.lookup(target.id) is not None:
+        raise b.error(f"'{target.id}' is already declared", target)
+    if len(node.args) != 2 or node.keywords:
+        raise b.error("gpu.array takes (element type, count)", node)
+    obj = b.python_object(node.args[0])
+    elem = type_from_python(obj) if obj is not b._MISSING else None
+    if not isinstance(elem, (Scalar, Vector, StructType)):
+        raise b.error(f"'{ast.unparse(node.args[0])}' is not an element type for gpu.array", node.args[0])
+    size = b.value(node.args[1])
+    if size.type != ABSTRACT_INT or size.value is None or size.value <= 0:
+        raise b.error("gpu.array's size must be a positive literal integer", node.args[1])
+    t = ArrayType(elem, size.value, "read_write")
+    if "bool" not in elem.wgsl and size.value * stride_of(elem) > MAX_PRIVATE_ARRAY:
+        raise b.error(f"gpu.array of {size.value} {elem} needs {size.value * stride_of(elem)} bytes; keep private "
+                      f"arrays within {MAX_PRIVATE_ARRAY} bytes (use gpu.shared or a buffer)", node)
+    sym = b.declare(target.id, t)
+    if b.depth == 1:
+        b.emit(f"var {sym.code}: {t.wgsl};")
+    else:
+        b.hoisted.append(f"    var {sym.code}: {t.wgsl};")
+        b.emit(f"{sym.code} = {t.wgsl}();")  # each time the statement runs, as Python would rebind it
+    b.mark_assigned(target.id)
 
 
 def declare_shared(b: Builder, target: ast.Name, node: ast.Call) -> None:
@@ -115,6 +146,9 @@ def declare_shared(b: Builder, target: ast.Name, node: ast.Call) -> None:
     t = ArrayType(elem, count, "read_write")
     sym = b.declare(target.id, t, "shared")
     b.unit.shared.append((sym.code, t, node))
+
+
+DECLARATIONS = {"shared": lambda b, target, node: declare_shared(b, target, node), "array": declare_local_array}
 
 
 def atomic(b: Builder, builtin: Builtin, node: ast.Call) -> Expr:

@@ -462,9 +462,10 @@ class Builder:
         if len(node.targets) != 1 or not isinstance(node.targets[0], (ast.Name, ast.Subscript, ast.Attribute)):
             raise self.error("unsupported Python syntax: assign to one name, element or field at a time", node)
         target = node.targets[0]
-        if isinstance(target, ast.Name) and self.is_shared_call(node.value):
-            from .calls import declare_shared
-            return declare_shared(self, target, node.value)
+        declaring = self.declaring_builtin(node.value) if isinstance(target, ast.Name) else None
+        if declaring is not None:  # tile = gpu.shared(T, n) or acc = gpu.array(T, n)
+            from .calls import DECLARATIONS
+            return DECLARATIONS[declaring](self, target, node.value)
         sym = self.lookup(target.id) if isinstance(target, ast.Name) else None
         if isinstance(target, ast.Name) and sym is None:
             value = self.concrete(self.value(node.value), node.value)
@@ -490,8 +491,12 @@ class Builder:
         value = self.coerce(self.value(node.value), dest.type, node.value, "the assigned value")
         self.emit(f"{dest.code} = {value.code};")
 
-    def is_shared_call(self, node: ast.AST) -> bool:
-        return isinstance(node, ast.Call) and getattr(self.python_object(node.func), "builtin", None) is BUILTINS["shared"]
+    def declaring_builtin(self, node: ast.AST) -> str | None:
+        """"shared" or "array" when node calls gpu.shared / gpu.array (they declare, so they are statements)."""
+        if not isinstance(node, ast.Call):
+            return None
+        builtin = getattr(self.python_object(node.func), "builtin", None)
+        return builtin.name if builtin is not None and builtin.name in ("shared", "array") else None
 
     def check_storable(self, t: Type, node: ast.AST) -> None:
         if isinstance(t, ArrayType):

@@ -369,3 +369,24 @@ def test_reduction_scratch_must_match_the_workgroup():
         def k(out: RW[Array[f32]]):
             scratch = gpu.shared(f32, 32)
             out[0] = gpu.workgroup_sum(scratch, 1.0)  # E:scratch
+
+
+def test_private_array_size_must_be_a_literal():
+    with expect("arraysize", "gpu.array's size must be a positive literal integer"):
+        @kernel
+        def k(out: RW[Array[f32]], n: u32):
+            acc = gpu.array(f32, n)  # E:arraysize
+
+
+def test_private_array_above_8k():
+    with expect("arraybig", "needs 16384 bytes; keep private arrays within 8192 bytes"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            acc = gpu.array(vec4f, 1024)  # E:arraybig
+
+
+def test_private_array_as_an_expression():
+    with expect("arrayexpr", "gpu.array(...) must be assigned to a new name"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            out[0] = gpu.array(f32, 2)[0]  # E:arrayexpr

@@ -508,3 +508,27 @@ def test_a_parameter_the_body_never_reads_still_binds(device):
     got = ignores_a_parameter.launch((1,), unused=np.zeros(3, np.float32), out=np.zeros(64, np.float32),
                                      also_unused=7)["out"]
     assert (got == 2.0).all()
+
+
+@kernel(workgroup_size=(64,))
+def four_rows(m: Array[f32], out: RW[Array[f32]], cols: u32):
+    """Private arrays: four running sums per invocation, one per row it owns."""
+    acc = gpu.array(f32, 4)
+    i = gpu.global_id().x
+    for c in range(cols):
+        for r in range(4):
+            acc[r] += m[(4 * i + r) * cols + c]
+    if i % 2 == 0:
+        scratch = gpu.array(vec2f, 3)  # declared in a branch: zero-filled each time it runs
+        scratch[1].y = 5.0
+        acc[0] += scratch[1].y + scratch[0].x
+    for r in range(4):
+        out[4 * i + r] = acc[r]
+
+
+def test_private_arrays(device):
+    m = RNG.standard_normal((256, 13)).astype(np.float32)
+    got = four_rows.launch((1,), m=m, out=np.zeros(256, np.float32), cols=13)["out"]
+    want = m.sum(1)
+    want[0::8] += 5.0  # row 4i for even i
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
