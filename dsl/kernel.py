@@ -137,9 +137,6 @@ class Kernel:
         return assemble(unit=c.unit, header=overrides, declarations=c.declarations, entry=c.entry,
                         taken=set(c.module_names), target=target)
 
-    def workgroup_storage_bytes(self) -> int:
-        return sum(self._shared_bytes(t) for _, t, _ in self._c.unit.shared)
-
     def _shared_bytes(self, t: ArrayType) -> int:
         count = t.count
         if isinstance(count, str):

@@ -3,7 +3,7 @@ the architecture name, "gpt-oss."). A missing key is an error that names it: a s
 would quietly change the model."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from typeguard import typechecked
@@ -31,9 +31,6 @@ class GptOssConfig:
     rope_original_context: int
     eps: float
     vocab_size: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 _FIELDS = {  # field -> metadata key (after the "<arch>." prefix)

@@ -84,10 +84,6 @@ def compile_on_device(kernel: Kernel, dev: Device | None = None):
     return _pipeline(dev or default_device(), kernel)
 
 
-def _element_shape(elem) -> tuple[int, ...]:
-    return (elem.n,) if isinstance(elem, Vector) else ()
-
-
 def pack_array(kernel: Kernel, name: str, t: ArrayType, value) -> tuple[bytes, tuple]:
     """A numpy array as the bytes of a storage buffer of type t (checked; vec3 rows padded)."""
     if not isinstance(value, np.ndarray):
