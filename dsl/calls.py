@@ -8,8 +8,8 @@ from .builtins import BUILTINS, Builtin, wgsl_convert
 from .frontend import Builder, Expr, Symbol, placeholder
 from .gpu import builtin_of
 from .signatures import NUMBERS, SignatureError, convertible, describe
-from .types import (ABSTRACT_INT, Abstract, ArrayType, Atomic, Scalar, StructType, Vector, _VectorFamily, i32,
-                    size_of, stride_of, type_from_python, u32)
+from .types import (ABSTRACT_INT, Abstract, ArrayType, Atomic, Scalar, StructType, Type, Vector, _VectorFamily,
+                    i32, size_of, stride_of, type_from_python, u32)
 
 VEC3_U32 = Vector(3, u32)
 U32_INVOCATION_VALUES = frozenset({"local_invocation_index", "subgroup_invocation_id", "subgroup_size"})
@@ -95,16 +95,22 @@ def shared_misplaced(b: Builder, builtin: Builtin, node: ast.Call) -> Expr:
 MAX_PRIVATE_ARRAY = 8192  # bytes: what WebGPU implementations accept for function-scope memory
 
 
-def declare_local_array(b: Builder, target: ast.Name, node: ast.Call) -> None:
-    """acc = gpu.array(T, n): a zero-filled function-scope array (WGSL needs n constant)."""
+def declared_element(b: Builder, target: ast.Name, node: ast.Call, what: str, allowed: tuple) -> Type:
+    """The element type of `target = gpu.shared(T, n)` / `gpu.array(T, n)`, checking the statement."""
     if b.lookup(target.id) is not None:
         raise b.error(f"'{target.id}' is already declared", target)
     if len(node.args) != 2 or node.keywords:
-        raise b.error("gpu.array takes (element type, count)", node)
+        raise b.error(f"gpu.{what} takes (element type, count)", node)
     obj = b.python_object(node.args[0])
     elem = type_from_python(obj) if obj is not b._MISSING else None
-    if not isinstance(elem, (Scalar, Vector, StructType)):
-        raise b.error(f"'{ast.unparse(node.args[0])}' is not an element type for gpu.array", node.args[0])
+    if not isinstance(elem, allowed):
+        raise b.error(f"'{ast.unparse(node.args[0])}' is not an element type for gpu.{what}", node.args[0])
+    return elem
+
+
+def declare_local_array(b: Builder, target: ast.Name, node: ast.Call) -> None:
+    """acc = gpu.array(T, n): a zero-filled function-scope array (WGSL needs n constant)."""
+    elem = declared_element(b, target, node, "array", (Scalar, Vector, StructType))
     size = b.value(node.args[1])
     if size.type != ABSTRACT_INT or size.value is None or size.value <= 0:
         raise b.error("gpu.array's size must be a positive literal integer", node.args[1])
@@ -112,26 +118,13 @@ def declare_local_array(b: Builder, target: ast.Name, node: ast.Call) -> None:
     if "bool" not in elem.wgsl and size.value * stride_of(elem) > MAX_PRIVATE_ARRAY:
         raise b.error(f"gpu.array of {size.value} {elem} needs {size.value * stride_of(elem)} bytes; keep private "
                       f"arrays within {MAX_PRIVATE_ARRAY} bytes (use gpu.shared or a buffer)", node)
-    sym = b.declare(target.id, t)
-    if b.depth == 1:
-        b.emit(f"var {sym.code}: {t.wgsl};")
-    else:
-        b.hoisted.append(f"    var {sym.code}: {t.wgsl};")
-        b.emit(f"{sym.code} = {t.wgsl}();")  # each time the statement runs, as Python would rebind it
-    b.mark_assigned(target.id)
+    b.declare_local(target.id, t, None)
 
 
 def declare_shared(b: Builder, target: ast.Name, node: ast.Call) -> None:
     if b.kind != "kernel" or b.depth != 1:
         shared_misplaced(b, None, node)
-    if b.lookup(target.id) is not None:
-        raise b.error(f"'{target.id}' is already declared", target)
-    if len(node.args) != 2 or node.keywords:
-        raise b.error("gpu.shared takes (element type, count)", node)
-    obj = b.python_object(node.args[0])
-    elem = type_from_python(obj) if obj is not b._MISSING else None
-    if not isinstance(elem, (Scalar, Vector, StructType, Atomic)):
-        raise b.error(f"'{ast.unparse(node.args[0])}' is not an element type for gpu.shared", node.args[0])
+    elem = declared_element(b, target, node, "shared", (Scalar, Vector, StructType, Atomic))
     count_node = node.args[1]
     sym = b.lookup(count_node.id) if isinstance(count_node, ast.Name) else None
     if sym is not None and sym.kind == "const" and sym.type in (u32, i32):

@@ -168,6 +168,19 @@ class Builder:
         self.unit.note_type(t)
         return sym
 
+    def declare_local(self, name: str, t: Type, value_code: str | None) -> Symbol:
+        """A new local with its first value (None: zero). At the top level it is declared where it is
+        assigned; inside a block it is declared at the function's top, as Python's function scope
+        has it, and assigned here (each time the statement runs)."""
+        sym = self.declare(name, t)
+        if self.depth == 1:
+            self.emit(f"var {sym.code}: {t.wgsl}{'' if value_code is None else ' = ' + value_code};")
+        else:
+            self.hoisted.append(f"    var {sym.code}: {t.wgsl};")
+            self.emit(f"{sym.code} = {t.wgsl + '()' if value_code is None else value_code};")
+        self.mark_assigned(name)
+        return sym
+
     def mark_assigned(self, name: str) -> None:
         if self.assigned is not None:
             self.assigned.add(name)
@@ -470,13 +483,7 @@ class Builder:
         if isinstance(target, ast.Name) and sym is None:
             value = self.concrete(self.value(node.value), node.value)
             self.check_storable(value.type, node.value)
-            sym = self.declare(target.id, value.type)
-            if self.depth == 1:
-                self.emit(f"var {sym.code}: {value.type.wgsl} = {value.code};")
-            else:  # first assigned inside a block: declared at the top, as Python's function scope
-                self.hoisted.append(f"    var {sym.code}: {value.type.wgsl};")
-                self.emit(f"{sym.code} = {value.code};")
-            self.mark_assigned(target.id)
+            self.declare_local(target.id, value.type, value.code)
             return
         if sym is not None and sym.kind == "local":
             value = self.value(node.value)
@@ -513,16 +520,10 @@ class Builder:
         t = type_from_python(obj) if obj is not self._MISSING else None
         if t is None or isinstance(t, (ArrayType, ConstType, Atomic)):
             raise self.error(f"'{ast.unparse(node.annotation)}' is not a type a variable can have", node.annotation)
-        code = ""
+        code = None  # an annotated name without a value starts at zero
         if node.value is not None:
-            code = " = " + self.coerce(self.value(node.value), t, node.value, "the assigned value").code
-        sym = self.declare(node.target.id, t)
-        if self.depth == 1:
-            self.emit(f"var {sym.code}: {t.wgsl}{code};")
-        else:
-            self.hoisted.append(f"    var {sym.code}: {t.wgsl};")
-            self.emit(f"{sym.code}{code or (' = ' + t.wgsl + '()')};")
-        self.mark_assigned(node.target.id)  # an annotated name without a value starts at zero
+            code = self.coerce(self.value(node.value), t, node.value, "the assigned value").code
+        self.declare_local(node.target.id, t, code)
 
     def build_AugAssign(self, node: ast.AugAssign) -> None:
         opname = type(node.op).__name__
