@@ -340,7 +340,7 @@ class Builder:
     def binary(self, opname: str, a: Expr, b: Expr, node: ast.AST) -> Expr:
         op = OPERATORS[opname]
         if isinstance(a.type, Abstract) and isinstance(b.type, Abstract) and a.value is not None and b.value is not None:
-            folded = fold(opname, a.value, b.value)
+            folded = fold_literals(opname, a.value, b.value)
             if folded is not None:
                 kind = ABSTRACT_FLOAT if isinstance(folded, float) else ABSTRACT_INT
                 return bool_literal(folded) if isinstance(folded, bool) else self.literal(folded, kind, node)
@@ -733,7 +733,7 @@ def bool_literal(value: bool) -> Expr:
     return Expr("true" if value else "false", bool_, value)
 
 
-def fold(opname: str, a, b):
+def fold_literals(opname: str, a, b):
     """Evaluate an operator on two literals at compile time (WGSL: const-expression evaluation),
     returning None where the front end should emit the operation instead."""
     ints = isinstance(a, int) and isinstance(b, int)

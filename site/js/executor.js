@@ -3,7 +3,8 @@
 // nothing about any one kernel.
 import { PywgslError } from "./errors.js";
 
-const SCALAR = { f32: [4, "setFloat32"], u32: [4, "setUint32"], i32: [4, "setInt32"], f16: [2, "setFloat16"] };
+// scalar type -> [bytes, DataView setter]; f16 has no setter everywhere, so writeScalar converts it itself
+const SCALAR = { f32: [4, "setFloat32"], u32: [4, "setUint32"], i32: [4, "setInt32"], f16: [2, null] };
 
 function writeScalar(view, offset, type, value) {
   if (type === "f16") {
