@@ -1,7 +1,7 @@
-"""The weight products at several workgroup sizes (their WG Const), to pick the default per GPU.
-Prints JSON: GB/s per kernel and workgroup size.
+"""The weight products at several workgroup sizes and rows a workgroup (their WG and ROWS Consts),
+to pick the defaults per GPU. Prints JSON: GB/s per kernel, workgroup size and rows.
 
-    python -m benchmarks.workgroup_sizes [--quick]"""
+    python -m benchmarks.workgroup_sizes [--quick] [--match TEXT]"""
 from __future__ import annotations
 
 import argparse
@@ -18,15 +18,19 @@ from .kernels import cases, timed
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run on a CPU adapter)")
+    parser.add_argument("--match", default="", help="only the cases whose name contains this")
     args = parser.parse_args(argv)
-    rows = []
-    for name, kern, grid, kargs, nbytes, shape in cases(np.random.default_rng(0), args.quick):
-        if not any(p.name == "WG" and p.role == "const" for p in kern.params):
+    results = []
+    for case in cases(np.random.default_rng(0), args.quick):
+        consts = {p.name for p in case.kernel.params if p.role == "const"}
+        if "WG" not in consts or args.match not in case.name:
             continue
         for wg in (32, 64, 128, 256):
-            r = timed(name, kern.specialize(WG=wg), grid, kargs, nbytes, shape, 0.05 if args.quick else 0.3)
-            rows.append({**r, "workgroup_size": wg})
-    print(json.dumps({"adapter": default_device().adapter_name, "results": rows}, indent=1))
+            for rows in ((1, 2, 4) if "ROWS" in consts else (None,)):
+                values = {"WG": wg} if rows is None else {"WG": wg, "ROWS": rows}
+                r = timed(case, 0.05 if args.quick else 0.3, case.kernel.specialize(**values))
+                results.append({**r, "workgroup_size": wg, "rows": rows})
+    print(json.dumps({"adapter": default_device().adapter_name, "results": results}, indent=1))
     return 0
 
 

@@ -278,7 +278,7 @@ for _name, _op in [("workgroup_sum", "+"), ("workgroup_max", "max")]:
     builtin(_name, _op, None, None,
             f"{_name}(scratch, value): the {'sum' if _op == '+' else 'maximum'} of value over the workgroup, "
             "returned to every invocation (a tree in `scratch`, a shared array as long as the workgroup; "
-            "call it where every invocation does). A kernel using it also gets a `subgroups` variant that "
+            "vectors reduce per component, e.g. four rows at once; call it where every invocation does). A kernel using it also gets a `subgroups` variant that "
             "reduces in registers first", "memory", special="workgroup_reduce")
 builtin("array", "var<function>", None, None,
         "array(T, n): a private (per-invocation) array of n T, zero-filled (n a literal, at most 8 KiB); "

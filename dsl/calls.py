@@ -195,9 +195,10 @@ def workgroup_reduce(b: Builder, builtin: Builtin, node: ast.Call) -> Expr:
         raise b.error(f"gpu.{builtin.name} is only available in kernels", node)
     scratch = b.value(node.args[0])
     t = scratch.type
-    if not (isinstance(t, ArrayType) and scratch.symbol and scratch.symbol.kind == "shared" and t.elem in NUMBERS):
-        raise b.error(f"gpu.{builtin.name} needs a gpu.shared array of numbers as scratch, got {describe(t)}",
-                      node.args[0])
+    numeric = isinstance(t, ArrayType) and (t.elem in NUMBERS or isinstance(t.elem, Vector) and t.elem.elem in NUMBERS)
+    if not (numeric and scratch.symbol and scratch.symbol.kind == "shared"):
+        raise b.error(f"gpu.{builtin.name} needs a gpu.shared array of numbers or vectors as scratch, got "
+                      f"{describe(t)}", node.args[0])
     value = b.coerce(b.value(node.args[1]), t.elem, node.args[1], "the reduced value")
     no_args = ast.Call(func=node.func, args=[], keywords=[])
     index = invocation_id(b, BUILTINS["local_index"], no_args).code

@@ -196,10 +196,9 @@ class Prepared:
         self.dev, self.kernel, self.pipeline, self.bind_group = dev, kernel, pipeline, bind_group
         self.counts, self.outputs = counts, outputs
 
-    def run(self, repeat: int = 1) -> None:
-        """Submit `repeat` dispatches in one compute pass."""
-        device = self.dev.device
-        encoder = device.create_command_encoder()
+    def encode(self, repeat: int = 1):
+        """A command buffer of `repeat` dispatches in one compute pass."""
+        encoder = self.dev.device.create_command_encoder()
         compute = encoder.begin_compute_pass()
         compute.set_pipeline(self.pipeline)
         compute.set_bind_group(0, self.bind_group)
@@ -207,7 +206,14 @@ class Prepared:
             for _ in range(repeat):
                 compute.dispatch_workgroups(*self.counts)
         compute.end()
-        device.queue.submit([encoder.finish()])
+        return encoder.finish()
+
+    def submit(self, commands) -> None:
+        self.dev.device.queue.submit([commands])
+
+    def run(self, repeat: int = 1) -> None:
+        """Submit `repeat` dispatches in one compute pass."""
+        self.submit(self.encode(repeat))
 
     def wait(self) -> None:
         """Block until the GPU has finished what was submitted (a small read-back waits for it)."""

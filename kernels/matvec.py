@@ -1,15 +1,17 @@
-"""Matrix-vector products y = W x (+ b) for weights stored as GGUF rows: Q8_0 blocks, or dense
-F32, F16 and BF16 (the router, and files that store attention in other types). One workgroup a row:
-its invocations stride over the row, then a workgroup sum. A weight larger than the device's
-binding limit is split by rows over several dispatches."""
+"""Matrix-vector products y = W x (+ b): Q8_0 weights from the packed planes the repack kernel makes
+of GGUF rows (kernels/packed.py), and dense F32, F16 and BF16 rows read as the file stores them
+(the router, and files that store attention in other types). A workgroup's invocations stride over
+its rows, then a workgroup sum. A weight larger than the device's binding limit is split by rows
+over several dispatches."""
 from __future__ import annotations
 
 import numpy as np
 
-from dsl import Array, Const, RW, f32, gpu, kernel, struct, u32, vec4f
+from dsl import Array, Const, RW, f32, gpu, kernel, struct, u32, vec4f, vec4u
 
-from .formats import BF16, F16, F32, Q8_0, bf16_of, half_of, q8_quads, q8_scale
+from .formats import BF16, F16, F32, Q8_0, bf16_of, half_of
 from .launching import as_bytes, device_binding_limit, grid_for, row_chunks, words
+from .packed import q8_0_planes, q8_0_planes_reference, q8_values
 from .registry import register
 
 WG = 64
@@ -21,36 +23,37 @@ NAMES = {F32: "F32", F16: "F16", BF16: "BF16", Q8_0: "Q8_0"}
 class Rows:
     rows: u32  # rows in this dispatch
     cols: u32  # values per row
-    first: u32  # where row 0 starts in w: a byte (Q8_0, even) or an element (dense) offset
+    first: u32  # dense formats: the element of w where row 0 starts (packed planes start at row 0)
     row_offset: u32  # index in y (and b) of row 0, when a weight is split over dispatches
     has_bias: u32  # 1: add b[row]
 
 
 @kernel(workgroup_size=("WG",))
-def q8_0_matvec(w: Array[u32], x: Array[vec4f], b: Array[f32], y: RW[Array[f32]], shape: Rows, WG: Const[u32] = 64):
-    """Q8_0 rows: four neighbouring invocations share a 34-byte block, eight quants each, so a
-    subgroup's loads cover contiguous memory (coalesced) instead of addresses 34 bytes apart."""
-    scratch = gpu.shared(f32, WG)
-    row = gpu.workgroup_id().x + gpu.workgroup_id().y * gpu.num_workgroups().x
+def q8_0_matvec(q: Array[vec4u], d: Array[u32], x: Array[vec4f], b: Array[f32], y: RW[Array[f32]], shape: Rows,
+                WG: Const[u32] = 64, ROWS: Const[u32] = 4):
+    """Q8_0 rows from packed planes (kernels/packed.py), ROWS rows a workgroup: each invocation
+    loads four x vectors once and uses them for every row, and its ROWS 16-byte loads are in
+    flight together; one vector reduction then sums all rows."""
+    scratch = gpu.shared(vec4f, WG)
+    first = (gpu.workgroup_id().x + gpu.workgroup_id().y * gpu.num_workgroups().x) * ROWS
     t = gpu.local_id().x
-    part = t % 4
-    acc = f32(0.0)
-    if row < shape.rows:
-        blocks = shape.cols // 32
-        for blk in range(t // 4, blocks, WG // 4):
-            byte = shape.first + (row * blocks + blk) * 34
-            quants = byte + 2 + 8 * part  # even: on a word boundary, or two bytes past one
-            at = quants >> 2
-            aligned = (quants & 2) == 0
-            lo = w[at]
-            mid = w[at + 1]
-            s = gpu.dot(q8_quads(lo, mid, aligned), x[blk * 8 + 2 * part])
-            s += gpu.dot(q8_quads(mid, w[at + 2], aligned), x[blk * 8 + 2 * part + 1])
-            acc += q8_scale(w[byte >> 2], byte) * s
+    vecs = shape.cols // 16  # 16 quants a vector, two vectors a block
+    acc = vec4f(0.0)
+    for v in range(t, vecs, WG):
+        x0 = x[4 * v]
+        x1 = x[4 * v + 1]
+        x2 = x[4 * v + 2]
+        x3 = x[4 * v + 3]
+        for r in range(ROWS):
+            k = min(first + r, shape.rows - 1) * vecs + v  # a row past the end repeats the last; dropped below
+            qv = q[k]
+            s = gpu.dot(q8_values(qv.x), x0) + gpu.dot(q8_values(qv.y), x1) + gpu.dot(q8_values(qv.z), x2) + \
+                gpu.dot(q8_values(qv.w), x3)
+            acc[r] += half_of(d[k >> 2], k >> 1) * s
     total = gpu.workgroup_sum(scratch, acc)
-    if t == 0 and row < shape.rows:
-        out = shape.row_offset + row
-        y[out] = total + (b[out] if shape.has_bias == 1 else 0.0)
+    if t < ROWS and first + t < shape.rows:
+        out = shape.row_offset + first + t
+        y[out] = total[t] + (b[out] if shape.has_bias == 1 else 0.0)
 
 
 @kernel(workgroup_size=(WG,))
@@ -74,6 +77,9 @@ def matvec(w: Array[u32], x: Array[f32], b: Array[f32], y: RW[Array[f32]], shape
     if gpu.local_id().x == 0 and row < shape.rows:
         out = shape.row_offset + row
         y[out] = total + (b[out] if shape.has_bias == 1 else 0.0)
+
+
+Q8_0_ROWS = q8_0_matvec.constants["ROWS"]
 
 
 # -- numpy references --------------------------------------------------------------------------------
@@ -115,12 +121,13 @@ def run(raw, x: np.ndarray, rows: int, cols: int, fmt: int = Q8_0, bias: np.ndar
     y = np.zeros(rows, np.float32)
     element = 1 if fmt == Q8_0 else row_bytes // cols  # offsets are bytes for Q8_0, elements otherwise
     for r0, n, start, shift in row_chunks(rows, row_bytes, max_binding or device_binding_limit()):
-        chunk = words(data[start: start + shift + n * row_bytes])
         shape = (n, cols, shift // element, r0, int(bias is not None))
-        if fmt == Q8_0:
-            y = q8_0_matvec.launch(grid_for(n), w=chunk, x=x.reshape(-1, 4), b=b, y=y, shape=shape)["y"]
+        if fmt == Q8_0:  # repacked per chunk: the file's bytes of these rows become two planes
+            q, d = q8_0_planes(data[r0 * row_bytes:(r0 + n) * row_bytes], n * cols // 32)
+            y = q8_0_matvec.launch(grid_for(-(-n // Q8_0_ROWS)), q=q, d=d, x=x.reshape(-1, 4), b=b, y=y, shape=shape)["y"]
         else:
-            y = matvec.launch(grid_for(n), w=chunk, x=x, b=b, y=y, shape=shape, FORMAT=fmt)["y"]
+            y = matvec.launch(grid_for(n), w=words(data[start: start + shift + n * row_bytes]), x=x, b=b, y=y,
+                              shape=shape, FORMAT=fmt)["y"]
     return y
 
 
@@ -133,10 +140,12 @@ def _example(fmt: int, rows: int, cols: int):
                BF16: lambda: (w.view(np.uint32) >> 16).astype(np.uint16).tobytes(),
                Q8_0: lambda: quantize_q8_0(w)}[fmt]()
         x = rng.standard_normal(cols).astype(np.float32)
-        args = {"w": words(raw), "x": x.reshape(-1, 4) if fmt == Q8_0 else x,
-                "b": rng.standard_normal(rows).astype(np.float32), "y": np.zeros(rows, np.float32),
+        args = {"b": rng.standard_normal(rows).astype(np.float32), "y": np.zeros(rows, np.float32),
                 "shape": (rows, cols, 0, 0, 1)}
-        return args, grid_for(rows)
+        if fmt == Q8_0:
+            q, d = q8_0_planes_reference(raw, rows * cols // 32)
+            return {"q": q, "d": d, "x": x.reshape(-1, 4), **args}, grid_for(-(-rows // Q8_0_ROWS))
+        return {"w": words(raw), "x": x, **args}, grid_for(rows)
     return make
 
 
@@ -145,6 +154,13 @@ def _reference(fmt: int):
         rows, cols = shape[0], shape[1]
         return {"y": matvec_reference(w, x.reshape(-1), rows, cols, fmt, b)}
     return ref
+
+
+def _q8_0_planes_check(q, d, x, b, y, shape):
+    rows, cols = shape[0], shape[1]
+    quants = q.view(np.int8).reshape(-1, 32)[: rows * cols // 32].astype(np.float64)
+    scales = d.view(np.float16)[: rows * cols // 32].astype(np.float64)[:, None]
+    return {"y": (quants * scales).reshape(rows, cols) @ x.reshape(-1).astype(np.float64) + b}
 
 
 def quantize_q8_0(values: np.ndarray) -> bytes:
@@ -159,7 +175,7 @@ def quantize_q8_0(values: np.ndarray) -> bytes:
     return out.tobytes()
 
 
-register("q8_0_matvec", q8_0_matvec, _reference(Q8_0), _example(Q8_0, 37, 96), 1e-4)
+register("q8_0_matvec", q8_0_matvec, _q8_0_planes_check, _example(Q8_0, 37, 96), 1e-4)
 register("matvec_f32", matvec, _reference(F32), _example(F32, 29, 75), 1e-4)
 register("matvec_f16", matvec.specialize(FORMAT=F16), _reference(F16), _example(F16, 29, 75), 1e-3)
 register("matvec_bf16", matvec.specialize(FORMAT=BF16), _reference(BF16), _example(BF16, 29, 75), 1e-3)

@@ -2,15 +2,17 @@
 ggml's denormals for e < 2), y[j] = kv[qs[j] & 15] d, y[j + 16] = kv[qs[j] >> 4] d for the doubled
 e2m1 table kv. The expert product reads only the experts whose ids the router wrote to a GPU
 buffer (llama.cpp's mul_mat_id) and adds each expert's bias (add_id). An expert tensor larger than
-one binding (gpt-oss-20b's are 141 MB) is bound as two halves, split by expert."""
+one binding (gpt-oss-20b's are 141 MB) is bound in parts of whole experts. The product reads the
+packed planes that kernels/packed.py makes of the file's blocks."""
 from __future__ import annotations
 
 import numpy as np
 
-from dsl import Array, Const, RW, f32, gpu, kernel, struct, u32, vec4f
+from dsl import Array, Const, RW, f32, gpu, kernel, struct, u32, vec4f, vec4u
 
 from .formats import byte_of, e2m1_doubled, e8m0_half
 from .launching import as_bytes, device_binding_limit, grid_for, words
+from .packed import high_nibbles, low_nibbles, mxfp4_planes, mxfp4_planes_reference
 from .matvec import Rows
 from .registry import register
 
@@ -43,40 +45,48 @@ class Experts:
 
 
 @kernel(workgroup_size=("WG",))
-def moe_matvec(w: Array[u32], ids: Array[u32], x: Array[vec4f], bias: Array[f32], y: RW[Array[f32]], e: Experts,
-               WG: Const[u32] = 32):
-    """y[slot, row] = W[ids[slot]][row] . x_slot + bias[ids[slot], row]: workgroup (row, slot). A
-    workgroup whose expert lies in another part of the tensor does nothing."""
-    scratch = gpu.shared(f32, WG)
+def moe_matvec(q: Array[vec4u], s: Array[u32], ids: Array[u32], x: Array[vec4f], bias: Array[f32],
+               y: RW[Array[f32]], e: Experts, WG: Const[u32] = 32, ROWS: Const[u32] = 4):
+    """y[slot, row] = W[ids[slot]][row] . x_slot + bias[ids[slot], row] from packed planes
+    (kernels/packed.py): workgroup (ROWS rows, slot), one 16-byte block a load, the block's 32 x
+    values loaded once for all ROWS rows. A workgroup whose expert lies in another part of the
+    tensor does nothing."""
+    scratch = gpu.shared(vec4f, WG)
     table = gpu.shared(f32, 16)  # the 16 MXFP4 values: a lookup beats decoding each nibble
-    row = gpu.workgroup_id().x
+    first = gpu.workgroup_id().x * ROWS
     slot = gpu.workgroup_id().y
     t = gpu.local_id().x
     if t < 16:
         table[t] = e2m1_doubled(t)
     gpu.barrier()
-    part = t % 4  # four neighbouring invocations share a block: four quant bytes (eight values) each
     expert = ids[slot]
     mine = expert >= e.first and expert < e.first + e.count
-    acc = f32(0.0)
+    acc = vec4f(0.0)
     if mine:
         blocks = e.cols // 32
-        row_byte = ((expert - e.first) * e.rows + row) * blocks * 17
         x_base = slot * (e.x_stride // 4)
-        for blk in range(t // 4, blocks, WG // 4):
-            byte = row_byte + blk * 17
-            quants = byte + 1 + 4 * part
-            shift = (quants & 3) * 8
-            lo = w[quants >> 2]
-            qw = lo if shift == 0 else (lo >> shift) | (w[(quants >> 2) + 1] << (32 - shift))
-            xk = x_base + blk * 8 + part
-            low = vec4f(table[qw & 15], table[(qw >> 8) & 15], table[(qw >> 16) & 15], table[(qw >> 24) & 15])
-            high = vec4f(table[(qw >> 4) & 15], table[(qw >> 12) & 15], table[(qw >> 20) & 15], table[qw >> 28])
-            s = gpu.dot(low, x[xk]) + gpu.dot(high, x[xk + 4])  # elements 4 part + i and 16 + 4 part + i
-            acc += e8m0_half(byte_of(w[byte >> 2], byte)) * s
+        rows_before = (expert - e.first) * e.rows
+        for blk in range(t, blocks, WG):
+            xs = gpu.array(vec4f, 8)  # values 4i.. (low nibbles of word i) and 16 + 4i.. (high nibbles)
+            for i in range(8):
+                xs[i] = x[x_base + blk * 8 + i]
+            for r in range(ROWS):
+                k = (rows_before + min(first + r, e.rows - 1)) * blocks + blk  # past the end: dropped below
+                qv = q[k]
+                dot = f32(0.0)
+                for i in range(4):
+                    lo = low_nibbles(qv[i])
+                    hi = high_nibbles(qv[i])
+                    dot += gpu.dot(vec4f(table[lo.x], table[lo.y], table[lo.z], table[lo.w]), xs[i]) + \
+                        gpu.dot(vec4f(table[hi.x], table[hi.y], table[hi.z], table[hi.w]), xs[i + 4])
+                acc[r] += e8m0_half(byte_of(s[k >> 2], k)) * dot
     total = gpu.workgroup_sum(scratch, acc)
-    if t == 0 and mine:
-        y[slot * e.rows + row] = total + bias[expert * e.rows + row]
+    if t < ROWS and mine and first + t < e.rows:
+        row = first + t
+        y[slot * e.rows + row] = total[t] + bias[expert * e.rows + row]
+
+
+MOE_ROWS = moe_matvec.constants["ROWS"]
 
 
 # -- numpy references ---------------------------------------------------------------------------------
@@ -136,8 +146,8 @@ def moe(raw, ids, x, bias, n_expert: int, rows: int, cols: int, x_stride: int = 
         count = min(per_part, n_expert - first)
         if not np.any((ids >= first) & (ids < first + count)):
             continue
-        part = words(data[first * expert_bytes:(first + count) * expert_bytes])
-        y = moe_matvec.launch((rows, len(ids)), w=part, ids=ids, x=x4, bias=bias, y=y,
+        q, s = mxfp4_planes(data[first * expert_bytes:(first + count) * expert_bytes], count * rows * cols // 32)
+        y = moe_matvec.launch((-(-rows // MOE_ROWS), len(ids)), q=q, s=s, ids=ids, x=x4, bias=bias, y=y,
                               e=(rows, cols, first, count, x_stride))["y"]
     return y.reshape(len(ids), rows)
 
@@ -155,14 +165,18 @@ def _moe_example(rng: np.random.Generator):
     n_expert, rows, cols, slots = 8, 24, 96, 4
     raw = random_mxfp4(rng, n_expert * rows * cols // 32)
     ids = rng.permutation(n_expert)[:slots].astype(np.uint32)
-    return {"w": words(raw), "ids": ids, "x": rng.standard_normal(slots * cols).astype(np.float32).reshape(-1, 4),
+    q, s = mxfp4_planes_reference(raw, n_expert * rows * cols // 32)
+    return {"q": q, "s": s, "ids": ids, "x": rng.standard_normal(slots * cols).astype(np.float32).reshape(-1, 4),
             "bias": rng.standard_normal(n_expert * rows).astype(np.float32),
-            "y": np.zeros(slots * rows, np.float32), "e": (rows, cols, 0, n_expert, cols)}, (rows, slots)
+            "y": np.zeros(slots * rows, np.float32), "e": (rows, cols, 0, n_expert, cols)}, \
+        (-(-rows // MOE_ROWS), slots)
 
 
-def _moe_check(w, ids, x, bias, y, e):
+def _moe_check(q, s, ids, x, bias, y, e):
     rows, cols, first, count, stride = e
-    return {"y": moe_reference(w.view(np.uint8), ids, x.reshape(-1), bias, rows, cols, stride).reshape(-1)}
+    n = len(q)  # blocks: the file's bytes again, exponent then quants
+    raw = np.concatenate([s.view(np.uint8)[:n, None], q.view(np.uint8).reshape(n, 16)], axis=1)
+    return {"y": moe_reference(raw, ids, x.reshape(-1), bias, rows, cols, stride).reshape(-1)}
 
 
 def _dequantize_example(rng: np.random.Generator):

@@ -499,6 +499,30 @@ def test_workgroup_sum_and_max(device, wg):
     np.testing.assert_array_equal(got[1::2], m.max(1))
 
 
+@kernel(workgroup_size=("WG",))
+def reduce_four_rows(m: Array[vec4f], out: RW[Array[vec4f]], cols: u32, WG: Const[u32] = 64):
+    """Vector reductions: component r of m[c] belongs to row r, so one tree sums four rows."""
+    scratch = gpu.shared(vec4f, WG)
+    acc = vec4f(0.0)
+    big = vec4f(-1.0e30)
+    for c in range(gpu.local_id().x, cols, WG):
+        acc += m[c]
+        big = max(big, m[c])
+    total = gpu.workgroup_sum(scratch, acc)
+    top = gpu.workgroup_max(scratch, big)
+    if gpu.local_id().x == 0:
+        out[0] = total
+        out[1] = top
+
+
+@pytest.mark.parametrize("wg", [32, 256])
+def test_workgroup_sum_and_max_of_vectors(device, wg):
+    m = RNG.standard_normal((333, 4)).astype(np.float32)
+    got = reduce_four_rows.launch((1,), m=m, out=np.zeros((2, 4), np.float32), cols=333, WG=wg)["out"]
+    np.testing.assert_allclose(got[0], m.sum(0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(got[1], m.max(0))
+
+
 @kernel(workgroup_size=(64,))
 def ignores_a_parameter(unused: Array[f32], out: RW[Array[f32]], also_unused: u32):
     out[gpu.global_id().x] = 2.0

@@ -1,0 +1,149 @@
+"""Quantized weights as the matrix kernels read them fastest. GGUF's Q8_0 blocks (34 bytes) and
+MXFP4 blocks (17 bytes) are not 16-byte aligned, so a kernel reading the file's bytes spends its
+loads and shifts stitching words together, and cannot issue the 16-byte loads that reach full memory
+bandwidth. On upload one repack kernel per format splits a tensor into two planes, both in block
+order:
+
+- quants, 16-byte aligned (array<vec4<u32>>): a Q8_0 block is two vectors of 16 int8, an MXFP4
+  block one vector of 16 bytes (value j in the low nibble of byte j, value j + 16 in the high one);
+- scales: Q8_0's f16 pairs (block k in half k % 2 of word k / 2); MXFP4's E8M0 bytes, four a word.
+
+Same bytes as the file, no precision change. One repack invocation reads 68 bytes (17 words: two
+Q8_0 or four MXFP4 blocks) and writes 64 bytes of quants and one word of scales."""
+from __future__ import annotations
+
+import numpy as np
+
+from dsl import Array, RW, f32, func, gpu, kernel, u32, vec4f, vec4u
+
+from .formats import byte_of
+from .launching import as_bytes, grid_for, words
+from .registry import register
+
+WG = 64
+Q8_0_BLOCK, MXFP4_BLOCK = 34, 17
+
+
+@func
+def spliced(lo: u32, hi: u32, shift: u32) -> u32:
+    """The word that starts `shift` bits into `lo` and continues into `hi` (shift 0: lo)."""
+    return lo if shift == 0 else (lo >> shift) | (hi << (32 - shift))
+
+
+@func
+def q8_values(word: u32) -> vec4f:
+    """Four int8 quants as floats, without int-to-float conversions (slow on GPUs): each byte,
+    offset to unsigned, becomes the low mantissa bits of 2^23; subtracting 2^23 + 128 leaves it."""
+    biased = (vec4u(word ^ 0x80808080) >> vec4u(0, 8, 16, 24)) & vec4u(255)
+    return gpu.bitcast(vec4f, biased | vec4u(0x4B000000)) - vec4f(8388736.0)
+
+
+@func
+def low_nibbles(word: u32) -> vec4u:
+    return (vec4u(word) >> vec4u(0, 8, 16, 24)) & vec4u(15)
+
+
+@func
+def high_nibbles(word: u32) -> vec4u:
+    return (vec4u(word) >> vec4u(4, 12, 20, 28)) & vec4u(15)
+
+
+@kernel(workgroup_size=(WG,))
+def q8_0_repack(w: Array[u32], q: RW[Array[vec4u]], d: RW[Array[u32]], blocks: u32):
+    """Invocation i: blocks 2i and 2i + 1, words 17i..17i+16 of the file's bytes. Block 2i's quants
+    start two bytes into a word; block 2i + 1's on a word boundary."""
+    i = gpu.global_id().x + gpu.global_id().y * gpu.num_workgroups().x * WG
+    if 2 * i >= blocks:
+        return
+    at = 17 * i
+    for v in range(2):
+        m = at + 4 * v
+        q[4 * i + v] = vec4u(spliced(w[m], w[m + 1], 16), spliced(w[m + 1], w[m + 2], 16),
+                             spliced(w[m + 2], w[m + 3], 16), spliced(w[m + 3], w[m + 4], 16))
+    scales = w[at] & 0xFFFF
+    if 2 * i + 1 < blocks:
+        scales = scales | (w[at + 8] & 0xFFFF0000)
+        q[4 * i + 2] = vec4u(w[at + 9], w[at + 10], w[at + 11], w[at + 12])
+        q[4 * i + 3] = vec4u(w[at + 13], w[at + 14], w[at + 15], w[at + 16])
+    d[i] = scales
+
+
+@kernel(workgroup_size=(WG,))
+def mxfp4_repack(w: Array[u32], q: RW[Array[vec4u]], e: RW[Array[u32]], blocks: u32):
+    """Invocation i: blocks 4i..4i+3, words 17i..17i+16. Block 4i + k starts 17k bytes in: its
+    exponent is byte 17k, its quants bytes 17k + 1.. (shifted by 8, 16, 24 and 0 bits)."""
+    i = gpu.global_id().x + gpu.global_id().y * gpu.num_workgroups().x * WG
+    if 4 * i >= blocks:
+        return
+    exponents = u32(0)
+    for k in range(4):
+        if 4 * i + k < blocks:
+            byte = 68 * i + 17 * k
+            exponents = exponents | (byte_of(w[byte >> 2], byte) << (8 * k))
+            m = (byte + 1) >> 2
+            shift = ((byte + 1) & 3) * 8
+            q[4 * i + k] = vec4u(spliced(w[m], w[m + 1], shift), spliced(w[m + 1], w[m + 2], shift),
+                                 spliced(w[m + 2], w[m + 3], shift), spliced(w[m + 3], w[m + 4], shift))
+    e[i] = exponents
+
+
+# -- numpy references -----------------------------------------------------------------------------------
+
+def q8_0_planes_reference(raw, n_blocks: int) -> tuple[np.ndarray, np.ndarray]:
+    """(quants as [2 n_blocks, 4] u32, scales as f16 pairs in u32 words)."""
+    blocks = as_bytes(raw)[: n_blocks * Q8_0_BLOCK].reshape(-1, Q8_0_BLOCK)
+    scales = np.zeros(n_blocks + n_blocks % 2, np.uint16)
+    scales[:n_blocks] = blocks[:, :2].copy().view(np.uint16).reshape(-1)
+    return blocks[:, 2:].copy().view(np.uint32).reshape(-1, 4), scales.view(np.uint32)
+
+
+def mxfp4_planes_reference(raw, n_blocks: int) -> tuple[np.ndarray, np.ndarray]:
+    """(quants as [n_blocks, 4] u32, exponents four a word)."""
+    blocks = as_bytes(raw)[: n_blocks * MXFP4_BLOCK].reshape(-1, MXFP4_BLOCK)
+    exponents = np.zeros(-(-n_blocks // 4) * 4, np.uint8)
+    exponents[:n_blocks] = blocks[:, 0]
+    return blocks[:, 1:].copy().view(np.uint32).reshape(-1, 4), exponents.view(np.uint32)
+
+
+# -- on numpy arrays -----------------------------------------------------------------------------------
+
+def q8_0_planes(raw, n_blocks: int) -> tuple[np.ndarray, np.ndarray]:
+    """Repack `n_blocks` Q8_0 blocks on the GPU: (quants, scales)."""
+    pairs = -(-n_blocks // 2)
+    out = q8_0_repack.launch(grid_for(-(-pairs // WG)), w=words(as_bytes(raw)[: n_blocks * Q8_0_BLOCK]),
+                             q=np.zeros((2 * n_blocks, 4), np.uint32), d=np.zeros(pairs, np.uint32), blocks=n_blocks)
+    return out["q"], out["d"]
+
+
+def mxfp4_planes(raw, n_blocks: int) -> tuple[np.ndarray, np.ndarray]:
+    """Repack `n_blocks` MXFP4 blocks on the GPU: (quants, exponents)."""
+    quads = -(-n_blocks // 4)
+    out = mxfp4_repack.launch(grid_for(-(-quads // WG)), w=words(as_bytes(raw)[: n_blocks * MXFP4_BLOCK]),
+                              q=np.zeros((n_blocks, 4), np.uint32), e=np.zeros(quads, np.uint32), blocks=n_blocks)
+    return out["q"], out["e"]
+
+
+# -- the library's self-check -------------------------------------------------------------------------
+
+def _example(block: int, per_call: int, n_blocks: int, quants_per_block: int):
+    def make(rng: np.random.Generator):
+        raw = rng.integers(0, 256, n_blocks * block, dtype=np.uint8)
+        calls = -(-n_blocks // per_call)
+        scale_name = "d" if block == Q8_0_BLOCK else "e"
+        return {"w": words(raw), "q": np.zeros((quants_per_block * n_blocks, 4), np.uint32),
+                scale_name: np.zeros(calls, np.uint32), "blocks": n_blocks}, grid_for(-(-calls // WG))
+    return make
+
+
+def _q8_0_check(w, q, d, blocks):
+    quants, scales = q8_0_planes_reference(w, blocks)
+    return {"q": quants, "d": scales}
+
+
+def _mxfp4_check(w, q, e, blocks):
+    quants, exponents = mxfp4_planes_reference(w, blocks)
+    return {"q": quants, "e": exponents}
+
+
+register("q8_0_repack", q8_0_repack, _q8_0_check, _example(Q8_0_BLOCK, 2, 301, 2), 0)
+register("mxfp4_repack", mxfp4_repack, _mxfp4_check, _example(MXFP4_BLOCK, 4, 303, 1), 0)
