@@ -23,7 +23,7 @@ import numpy as np
 
 from dsl import Array, Kernel, RW, gpu, kernel, u32, vec4u
 from host.native import Prepared, default_device, prepare
-from kernels import attention, embed, matvec, moe, mxfp4, norm, packed, rope
+from kernels import activations, attention, embed, matvec, moe, mxfp4, norm, packed, rope
 from kernels.formats import BF16, F32
 from kernels.launching import grid_for, words
 
@@ -32,7 +32,9 @@ TRIALS = 5
 WARMUP_SECONDS = 2.0  # GPUs raise their clocks under load: measure after they have
 ROTATE_BYTES = 256 << 20  # the copies a case cycles through: five times an H100/H200's 50 MB L2
 MAX_COPIES = 24
-MAX_REPEAT = 2000
+MAX_REPEAT = 16384
+TRIAL_SECONDS = 0.02  # a trial's length: long enough that the wait for the result is noise
+CASE_WARMUP = 0.3  # seconds each case runs before its trials: clocks drop while the host uploads
 METHOD = ("submit-to-done time of R dispatches encoded in one compute pass, best of 5, / R; dispatches cycle "
           "through copies of the weights larger than L2 together")
 
@@ -66,7 +68,7 @@ def copies_for(nbytes: int) -> int:
     return max(1, min(MAX_COPIES, -(-ROTATE_BYTES // nbytes)))
 
 
-def timed(case: Case, min_seconds: float, kern: Kernel | None = None) -> dict:
+def timed(case: Case, kern: Kernel | None = None) -> dict:
     """Seconds a dispatch, from the GPU's submit-to-done time of `repeat` dispatches in one compute
     pass (encoded beforehand: Python's encoding is not the kernel's time), the best of TRIALS."""
     kern = kern or case.kernel
@@ -79,9 +81,14 @@ def timed(case: Case, min_seconds: float, kern: Kernel | None = None) -> dict:
         preps[0].wait()
         return time.perf_counter() - t0
 
-    seconds(2)
-    one = max(seconds(1), 1e-6)
-    repeat = int(min(MAX_REPEAT, max(3, min_seconds / one)))
+    repeat, spent = 8, 0.0
+    while True:  # the repeat that makes a trial last TRIAL_SECONDS, running the case for CASE_WARMUP at least
+        took = seconds(repeat)
+        spent += took
+        if took < TRIAL_SECONDS and repeat < MAX_REPEAT:
+            repeat *= 2
+        elif spent >= CASE_WARMUP:
+            break
     best = min(seconds(repeat) for _ in range(TRIALS)) / repeat  # clocks and neighbours only slow a run down
     return {"name": case.name, "shape": case.shape, "bytes": case.nbytes, "copies": len(preps),
             "us": round(best * 1e6, 2), "gbps": round(case.nbytes / best / 1e9, 2)}
@@ -108,10 +115,10 @@ def stream_case(rng, nbytes: int, groups: int) -> Case:
                 data.nbytes, f"{data.nbytes} bytes, {groups} workgroups")
 
 
-def best_stream(rng, nbytes: int, min_seconds: float) -> dict:
+def best_stream(rng, nbytes: int) -> dict:
     """The streaming read of `nbytes` at its best grid: the ceiling, not a straw man."""
     grids = [g for g in (256, 1024, 4096, 16384, 65535) if g * STREAM_WG * 16 <= 4 * nbytes] or [256]
-    return max((timed(stream_case(rng, nbytes, g), min_seconds) for g in grids), key=lambda r: r["gbps"])
+    return max((timed(stream_case(rng, nbytes, g)) for g in grids), key=lambda r: r["gbps"])
 
 
 def q8_rows(rng, rows: int, cols: int) -> np.ndarray:
@@ -135,19 +142,23 @@ def fixed(grid):
 def cases(rng, quick: bool):
     """The cases at gpt-oss-20b's shapes (smaller with --quick)."""
     d, q_dim, vocab, n_expert, ffn = 2880, 4096, (8192 if quick else 201088), 32, 2880
-    for name, rows, cols in (("q8_0_matvec attn_q", q_dim, d), ("q8_0_matvec attn_output", d, q_dim),
-                             ("q8_0_matvec output", vocab, d)):
-        x = rng.standard_normal(cols).astype(np.float32).reshape(-1, 4)
-        planes = {}
-
-        def q8_args(c, rows=rows, cols=cols, x=x, planes=planes):
-            if c not in planes:
-                planes[c] = packed.q8_0_planes_reference(q8_rows(rng, rows, cols), rows * cols // 32)
-            q, dd = planes.pop(c)
-            return {"q": q, "d": dd, "x": x, "b": np.zeros(rows, np.float32), "y": np.zeros(rows, np.float32),
-                    "shape": (rows, cols, 0, 0, 1)}
-        yield Case(name, matvec.q8_0_matvec, rows_grid(rows), q8_args, rows * cols // 32 * 34 + 4 * (cols + 2 * rows),
-                   f"{rows}x{cols}")
+    for int8_x in (False, True):
+        product = matvec.PRODUCTS[int8_x]
+        for name, rows, cols in (("attn_q", q_dim, d), ("attn_output", d, q_dim), ("output", vocab, d)):
+            def q8_args(c, rows=rows, cols=cols, int8_x=int8_x):
+                q, dd = packed.q8_0_planes_reference(q8_rows(rng, rows, cols), rows * cols // 32)
+                x = rng.standard_normal(cols).astype(np.float32)
+                xq, xd = activations.quantize_q8_reference(x)
+                vector = {"xq": xq.view(np.uint32).reshape(-1, 4), "xd": xd} if int8_x else {"x": x.reshape(-1, 4)}
+                return {"q": q, "d": dd, **vector, "b": np.zeros(rows, np.float32), "y": np.zeros(rows, np.float32),
+                        "shape": (rows, cols, 0, 0, 1)}
+            x_bytes = cols + cols // 8 if int8_x else 4 * cols
+            yield Case(f"{product.name} {name}", product, rows_grid(rows), q8_args,
+                       rows * cols // 32 * 34 + x_bytes + 8 * rows, f"{rows}x{cols}")
+    yield Case("quantize_q8", activations.quantize_q8, fixed((-(-d // 32 // 64),)),
+               lambda c: {"x": rng.standard_normal(d).astype(np.float32).reshape(-1, 4),
+                          "xq": np.zeros((d // 16, 4), np.uint32), "xd": np.zeros(d // 32, np.float32), "blocks": d // 32},
+               4 * d + d + d // 8, f"{d}")
     for name, fmt, rows in (("matvec router F32", F32, n_expert), ("matvec attn_q BF16", BF16, q_dim)):
         def dense_args(c, fmt=fmt, rows=rows):
             w = rng.standard_normal((rows, d)).astype(np.float32)
@@ -214,20 +225,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     dev = default_device()
     rng = np.random.default_rng(0)
-    min_seconds = 0.05 if args.quick else 0.3
     big = (64 << 20 if args.quick else min(1 << 30, dev.limits["max-storage-buffer-binding-size"]))
     warm = prepare(stream_read, (4096,), stream_case(rng, big, 4096).args(0))
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < (0.1 if args.quick else WARMUP_SECONDS):
         warm.run(20)
         warm.wait()
-    stream = best_stream(rng, big, min_seconds)
+    stream = best_stream(rng, big)
     same_size: dict[int, dict] = {}
     results = []
     for case in cases(rng, args.quick):
-        r = timed(case, min_seconds)
+        r = timed(case)
         if case.nbytes not in same_size:
-            same_size[case.nbytes] = best_stream(rng, case.nbytes, min_seconds)
+            same_size[case.nbytes] = best_stream(rng, case.nbytes)
         r["ratio_to_stream"] = round(r["gbps"] / stream["gbps"], 3)
         r["ratio_to_stream_same_bytes"] = round(r["gbps"] / same_size[case.nbytes]["gbps"], 3)
         results.append(r)

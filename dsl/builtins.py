@@ -145,6 +145,14 @@ def _unpack4x8(e, signed):
     return (b.astype(np.float32) / 255.0).astype(np.float32)
 
 
+def _dot4x8(a, b, signed):
+    dtype = np.int8 if signed else np.uint8
+    bytes_a, bytes_b = ((np.asarray(v, np.uint32)[..., None] >> np.array([0, 8, 16, 24], np.uint32)) & np.uint32(255)
+                        for v in (a, b))
+    products = bytes_a.astype(np.uint8).view(dtype).astype(np.int64) * bytes_b.astype(np.uint8).view(dtype)
+    return products.sum(-1).astype(np.int32 if signed else np.uint32)
+
+
 def _unpack2x16float(e):
     return np.ascontiguousarray(np.asarray(e, np.uint32)[..., None]).view(np.float16).astype(np.float32)
 
@@ -253,6 +261,10 @@ builtin("unpack2x16float", "unpack2x16float", Generic(("u32",), "vec2<f32>"), _u
         "two f16 in a u32 to vec2<f32>", "packing")
 builtin("pack2x16float", "pack2x16float", Generic(("vec2<f32>",), "u32"), _pack2x16float,
         "vec2<f32> to two f16 in a u32", "packing")
+builtin("dot4_i8_packed", "dot4I8Packed", Generic(("u32", "u32"), "i32"), lambda a, b: _dot4x8(a, b, True),
+        "dot product of the four signed bytes packed in each u32", "packing")
+builtin("dot4_u8_packed", "dot4U8Packed", Generic(("u32", "u32"), "u32"), lambda a, b: _dot4x8(a, b, False),
+        "dot product of the four unsigned bytes packed in each u32", "packing")
 builtin("bitcast", "bitcast", None, None, "bitcast(T, x): reinterpret the bits of x as type T (same size)",
         "packing", special="bitcast")
 

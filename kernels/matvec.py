@@ -10,6 +10,7 @@ import numpy as np
 from dsl import Array, Const, RW, f32, gpu, kernel, struct, u32, vec4f, vec4u
 
 from .formats import BF16, F16, F32, Q8_0, bf16_of, half_of
+from . import activations
 from .launching import as_bytes, device_binding_limit, grid_for, row_chunks, words
 from .packed import q8_0_planes, q8_0_planes_reference, q8_values
 from .registry import register
@@ -56,6 +57,31 @@ def q8_0_matvec(q: Array[vec4u], d: Array[u32], x: Array[vec4f], b: Array[f32], 
         y[out] = total[t] + (b[out] if shape.has_bias == 1 else 0.0)
 
 
+@kernel(workgroup_size=("WG",))
+def q8_0_matvec_int8(q: Array[vec4u], d: Array[u32], xq: Array[vec4u], xd: Array[f32], b: Array[f32],
+                     y: RW[Array[f32]], shape: Rows, WG: Const[u32] = 128, ROWS: Const[u32] = 2):
+    """q8_0_matvec with x quantized (kernels/activations.py), as llama.cpp's decode does: four-byte
+    integer dot products, exact in i32 within a block, then one multiply by both scales."""
+    scratch = gpu.shared(vec4f, WG)
+    first = (gpu.workgroup_id().x + gpu.workgroup_id().y * gpu.num_workgroups().x) * ROWS
+    t = gpu.local_id().x
+    vecs = shape.cols // 16
+    acc = vec4f(0.0)
+    for v in range(t, vecs, WG):
+        xv = xq[v]
+        x_scale = xd[v >> 1]
+        for r in range(ROWS):
+            k = min(first + r, shape.rows - 1) * vecs + v  # a row past the end repeats the last; dropped below
+            qv = q[k]
+            dots = gpu.dot4_i8_packed(qv.x, xv.x) + gpu.dot4_i8_packed(qv.y, xv.y) + \
+                gpu.dot4_i8_packed(qv.z, xv.z) + gpu.dot4_i8_packed(qv.w, xv.w)
+            acc[r] += half_of(d[k >> 2], k >> 1) * x_scale * f32(dots)
+    total = gpu.workgroup_sum(scratch, acc)
+    if t < ROWS and first + t < shape.rows:
+        out = shape.row_offset + first + t
+        y[out] = total[t] + (b[out] if shape.has_bias == 1 else 0.0)
+
+
 @kernel(workgroup_size=(WG,))
 def matvec(w: Array[u32], x: Array[f32], b: Array[f32], y: RW[Array[f32]], shape: Rows, FORMAT: Const[u32] = F32):
     """Dense rows of FORMAT (the ggml type id: 0 F32, 1 F16, 30 BF16), read from words."""
@@ -79,7 +105,7 @@ def matvec(w: Array[u32], x: Array[f32], b: Array[f32], y: RW[Array[f32]], shape
         y[out] = total + (b[out] if shape.has_bias == 1 else 0.0)
 
 
-Q8_0_ROWS = q8_0_matvec.constants["ROWS"]
+PRODUCTS = {False: q8_0_matvec, True: q8_0_matvec_int8}  # by whether x is quantized
 
 
 # -- numpy references --------------------------------------------------------------------------------
@@ -98,16 +124,24 @@ def dequantize_rows(raw, rows: int, cols: int, fmt: int) -> np.ndarray:
     return (d * blocks[:, 2:].copy().view(np.int8).astype(np.float32)).reshape(rows, cols)
 
 
-def matvec_reference(raw, x: np.ndarray, rows: int, cols: int, fmt: int = Q8_0, bias=None) -> np.ndarray:
-    y = dequantize_rows(raw, rows, cols, fmt).astype(np.float64) @ np.asarray(x, np.float64)
+def matvec_reference(raw, x: np.ndarray, rows: int, cols: int, fmt: int = Q8_0, bias=None,
+                     int8_x: bool = False) -> np.ndarray:
+    """In float64; with int8_x, x as quantize_q8 makes it (quants times scales)."""
+    if int8_x:
+        q, d = activations.quantize_q8_reference(x)
+        x = q.reshape(-1, 32) * d.astype(np.float64)[:, None]
+    y = dequantize_rows(raw, rows, cols, fmt).astype(np.float64) @ np.asarray(x, np.float64).reshape(-1)
     return y if bias is None else y + bias
 
 
 # -- on numpy arrays -----------------------------------------------------------------------------------
 
 def run(raw, x: np.ndarray, rows: int, cols: int, fmt: int = Q8_0, bias: np.ndarray | None = None,
-        max_binding: int | None = None) -> np.ndarray:
-    """y = W x (+ bias) on the GPU for `rows` GGUF rows of `cols` values in format `fmt`."""
+        max_binding: int | None = None, int8_x: bool = False) -> np.ndarray:
+    """y = W x (+ bias) on the GPU for `rows` GGUF rows of `cols` values in format `fmt`; with
+    int8_x (Q8_0 only) x is quantized first and the product runs on integer dot products."""
+    if int8_x and fmt != Q8_0:
+        raise ValueError("int8_x is the Q8_0 product's option")
     if fmt not in ROW_BYTES:
         raise ValueError(f"no matrix-vector product for ggml type {fmt}")
     if fmt == Q8_0 and cols % 32:
@@ -124,7 +158,10 @@ def run(raw, x: np.ndarray, rows: int, cols: int, fmt: int = Q8_0, bias: np.ndar
         shape = (n, cols, shift // element, r0, int(bias is not None))
         if fmt == Q8_0:  # repacked per chunk: the file's bytes of these rows become two planes
             q, d = q8_0_planes(data[r0 * row_bytes:(r0 + n) * row_bytes], n * cols // 32)
-            y = q8_0_matvec.launch(grid_for(-(-n // Q8_0_ROWS)), q=q, d=d, x=x.reshape(-1, 4), b=b, y=y, shape=shape)["y"]
+            product = PRODUCTS[int8_x]
+            vector = dict(zip(("xq", "xd"), activations.quantize(x))) if int8_x else {"x": x.reshape(-1, 4)}
+            y = product.launch(grid_for(-(-n // product.constants["ROWS"])), q=q, d=d, b=b, y=y, shape=shape,
+                               **vector)["y"]
         else:
             y = matvec.launch(grid_for(n), w=words(data[start: start + shift + n * row_bytes]), x=x, b=b, y=y,
                               shape=shape, FORMAT=fmt)["y"]
@@ -133,7 +170,7 @@ def run(raw, x: np.ndarray, rows: int, cols: int, fmt: int = Q8_0, bias: np.ndar
 
 # -- the library's self-check -------------------------------------------------------------------------
 
-def _example(fmt: int, rows: int, cols: int):
+def _example(fmt: int, rows: int, cols: int, int8_x: bool = False):
     def make(rng: np.random.Generator):
         w = rng.standard_normal((rows, cols)).astype(np.float32)
         raw = {F32: lambda: w.tobytes(), F16: lambda: w.astype(np.float16).tobytes(),
@@ -144,7 +181,9 @@ def _example(fmt: int, rows: int, cols: int):
                 "shape": (rows, cols, 0, 0, 1)}
         if fmt == Q8_0:
             q, d = q8_0_planes_reference(raw, rows * cols // 32)
-            return {"q": q, "d": d, "x": x.reshape(-1, 4), **args}, grid_for(-(-rows // Q8_0_ROWS))
+            xq, xd = activations.quantize_q8_reference(x)
+            vector = {"xq": xq.view(np.uint32).reshape(-1, 4), "xd": xd} if int8_x else {"x": x.reshape(-1, 4)}
+            return {"q": q, "d": d, **vector, **args}, grid_for(-(-rows // PRODUCTS[int8_x].constants["ROWS"]))
         return {"w": words(raw), "x": x, **args}, grid_for(rows)
     return make
 
@@ -156,10 +195,12 @@ def _reference(fmt: int):
     return ref
 
 
-def _q8_0_planes_check(q, d, x, b, y, shape):
+def _q8_0_planes_check(q, d, b, y, shape, x=None, xq=None, xd=None):
     rows, cols = shape[0], shape[1]
     quants = q.view(np.int8).reshape(-1, 32)[: rows * cols // 32].astype(np.float64)
     scales = d.view(np.float16)[: rows * cols // 32].astype(np.float64)[:, None]
+    if x is None:  # the int8 product's x: quants times block scales
+        x = xq.view(np.int8).reshape(-1, 32) * xd.astype(np.float64)[:, None]
     return {"y": (quants * scales).reshape(rows, cols) @ x.reshape(-1).astype(np.float64) + b}
 
 
@@ -176,6 +217,7 @@ def quantize_q8_0(values: np.ndarray) -> bytes:
 
 
 register("q8_0_matvec", q8_0_matvec, _q8_0_planes_check, _example(Q8_0, 37, 96), 1e-4)
+register("q8_0_matvec_int8", q8_0_matvec_int8, _q8_0_planes_check, _example(Q8_0, 37, 96, int8_x=True), 1e-4)
 register("matvec_f32", matvec, _reference(F32), _example(F32, 29, 75), 1e-4)
 register("matvec_f16", matvec.specialize(FORMAT=F16), _reference(F16), _example(F16, 29, 75), 1e-3)
 register("matvec_bf16", matvec.specialize(FORMAT=BF16), _reference(BF16), _example(BF16, 29, 75), 1e-3)

@@ -12,7 +12,7 @@ from dsl import Array, Const, RW, f32, gpu, kernel, struct, u32, vec4f, vec4u
 
 from .formats import byte_of, e2m1_doubled, e8m0_half
 from .launching import as_bytes, device_binding_limit, grid_for, words
-from .packed import high_nibbles, low_nibbles, mxfp4_planes, mxfp4_planes_reference
+from .packed import mxfp4_dot, mxfp4_planes, mxfp4_planes_reference
 from .matvec import Rows
 from .registry import register
 
@@ -49,16 +49,12 @@ def moe_matvec(q: Array[vec4u], s: Array[u32], ids: Array[u32], x: Array[vec4f],
                y: RW[Array[f32]], e: Experts, WG: Const[u32] = 32, ROWS: Const[u32] = 4):
     """y[slot, row] = W[ids[slot]][row] . x_slot + bias[ids[slot], row] from packed planes
     (kernels/packed.py): workgroup (ROWS rows, slot), one 16-byte block a load, the block's 32 x
-    values loaded once for all ROWS rows. A workgroup whose expert lies in another part of the
+    values loaded once for all ROWS rows, codes decoded by bit moves (packed.mxfp4_dot). A workgroup whose expert lies in another part of the
     tensor does nothing."""
     scratch = gpu.shared(vec4f, WG)
-    table = gpu.shared(f32, 16)  # the 16 MXFP4 values: a lookup beats decoding each nibble
     first = gpu.workgroup_id().x * ROWS
     slot = gpu.workgroup_id().y
     t = gpu.local_id().x
-    if t < 16:
-        table[t] = e2m1_doubled(t)
-    gpu.barrier()
     expert = ids[slot]
     mine = expert >= e.first and expert < e.first + e.count
     acc = vec4f(0.0)
@@ -73,13 +69,9 @@ def moe_matvec(q: Array[vec4u], s: Array[u32], ids: Array[u32], x: Array[vec4f],
             for r in range(ROWS):
                 k = (rows_before + min(first + r, e.rows - 1)) * blocks + blk  # past the end: dropped below
                 qv = q[k]
-                dot = f32(0.0)
-                for i in range(4):
-                    lo = low_nibbles(qv[i])
-                    hi = high_nibbles(qv[i])
-                    dot += gpu.dot(vec4f(table[lo.x], table[lo.y], table[lo.z], table[lo.w]), xs[i]) + \
-                        gpu.dot(vec4f(table[hi.x], table[hi.y], table[hi.z], table[hi.w]), xs[i + 4])
-                acc[r] += e8m0_half(byte_of(s[k >> 2], k)) * dot
+                dot = mxfp4_dot(qv.x, xs[0], xs[4]) + mxfp4_dot(qv.y, xs[1], xs[5]) + \
+                    mxfp4_dot(qv.z, xs[2], xs[6]) + mxfp4_dot(qv.w, xs[3], xs[7])
+                acc[r] += e8m0_half(byte_of(s[k >> 2], k)) * 32768.0 * dot  # mxfp4_dot's 2^-15, and kv doubles
     total = gpu.workgroup_sum(scratch, acc)
     if t < ROWS and mine and first + t < e.rows:
         row = first + t

@@ -39,13 +39,16 @@ def q8_values(word: u32) -> vec4f:
 
 
 @func
-def low_nibbles(word: u32) -> vec4u:
-    return (vec4u(word) >> vec4u(0, 8, 16, 24)) & vec4u(15)
-
-
-@func
-def high_nibbles(word: u32) -> vec4u:
-    return (vec4u(word) >> vec4u(4, 12, 20, 28)) & vec4u(15)
+def mxfp4_dot(word: u32, low: vec4f, high: vec4f) -> f32:
+    """The eight MXFP4 values of a quant word (low nibbles of bytes 0..3, then high nibbles) dotted
+    with x, times 2^-15 (the caller scales). Each code s.e1.e0.m moved into an f16's sign, low
+    exponent and top mantissa bits is its e2m1 value times 2^-14, subnormal 0.5 included, so a
+    shift and a mask per code replace a table lookup, and unpack2x16float converts two at once."""
+    a = gpu.unpack2x16float(((word << 9) & 0x0E000E00) | ((word << 12) & 0x80008000))  # low nibbles of bytes 0, 2
+    b = gpu.unpack2x16float(((word << 1) & 0x0E000E00) | ((word << 4) & 0x80008000))  # bytes 1, 3
+    c = gpu.unpack2x16float(((word << 5) & 0x0E000E00) | ((word << 8) & 0x80008000))  # high nibbles of 0, 2
+    d = gpu.unpack2x16float(((word >> 3) & 0x0E000E00) | (word & 0x80008000))  # bytes 1, 3
+    return gpu.dot(vec4f(a.x, b.x, a.y, b.y), low) + gpu.dot(vec4f(c.x, d.x, c.y, d.y), high)
 
 
 @kernel(workgroup_size=(WG,))

@@ -42,6 +42,6 @@ def register(name: str, kernel: Kernel, reference, example, tolerance: float, de
 
 def library() -> dict[str, Entry]:
     """Every kernel of the library (importing the modules registers them)."""
-    from . import (attention, elementwise, embed, matvec, moe, mxfp4, norm, packed, q8_0,  # noqa: F401,PLC0415
-                   reductions, rope)
+    from . import (activations, attention, elementwise, embed, matvec, moe, mxfp4, norm,  # noqa: F401,PLC0415
+                   packed, q8_0, reductions, rope)
     return LIBRARY
