@@ -143,8 +143,8 @@ def cases(rng, quick: bool):
     """The cases at gpt-oss-20b's shapes (smaller with --quick)."""
     d, q_dim, vocab, n_expert, ffn = 2880, 4096, (8192 if quick else 201088), 32, 2880
     for int8_x in (False, True):
-        product = matvec.PRODUCTS[int8_x]
         for name, rows, cols in (("attn_q", q_dim, d), ("attn_output", d, q_dim), ("output", vocab, d)):
+            product = matvec.q8_0_product(int8_x, rows)
             def q8_args(c, rows=rows, cols=cols, int8_x=int8_x):
                 q, dd = packed.q8_0_planes_reference(q8_rows(rng, rows, cols), rows * cols // 32)
                 x = rng.standard_normal(cols).astype(np.float32)
@@ -173,7 +173,7 @@ def cases(rng, quick: bool):
     q, s = packed.mxfp4_planes_reference(experts, n_e * ffn * d // 32)
     for name, stride in (("moe_matvec gate/up (4 of 32 experts)", 0), ("moe_matvec down (4 of 32 experts)", d)):
         def moe_args(c, stride=stride):  # copy c reads other experts: 8 copies cover all 32
-            return {"q": q, "s": s, "ids": ((np.array([3, 1, 2, 0]) + 4 * c) % n_e).astype(np.uint32),
+            return {"q": q.reshape(-1), "s": s, "ids": ((np.array([3, 1, 2, 0]) + 4 * c) % n_e).astype(np.uint32),
                     "x": rng.standard_normal(4 * d).astype(np.float32).reshape(-1, 4),
                     "bias": np.zeros(n_e * ffn, np.float32), "y": np.zeros(4 * ffn, np.float32),
                     "e": (ffn, d, 0, n_e, stride)}

@@ -19,7 +19,8 @@ from .demo_model import write_demo_model
 from .native import pack_array
 
 SITE_SOURCES = Path(__file__).resolve().parent.parent / "site"
-DTYPE_NAMES = {"float32": "f32", "uint32": "u32", "int32": "i32", "float16": "f16"}
+DTYPE_NAMES = {"float32": "f32", "uint32": "u32", "int32": "i32", "float16": "f16", "int8": "i8"}
+DTYPE_WIDTHS = {"f16": 2, "i8": 1}  # bytes; the others 4
 
 
 def uniform_layout(t: StructType) -> dict:
@@ -42,6 +43,7 @@ def variant_manifest(kernel: Kernel) -> dict:
         "entry_point": kernel.entry_point, "workgroup_size": list(kernel.workgroup_size), "wgsl": texts,
         "hash": {t: hashlib.sha256(text.encode()).hexdigest() for t, text in texts.items()},
         "bindings": [b._asdict() for b in kernel.bindings], "uniforms": uniforms,
+        "constants": {k: _jsonable(v) for k, v in kernel.constants.items()},  # a host sizes grids by them (ROWS)
     }
 
 
@@ -84,8 +86,8 @@ def parity_vector(entry, blob: bytearray) -> dict:
         elem = t.elem.elem if isinstance(t.elem, Atomic) else t.elem
         base = numpy_dtype(elem).base if isinstance(elem, Vector) else numpy_dtype(elem)
         dtype = DTYPE_NAMES[np.dtype(entry.decode[p.name]).name if entry.decode and p.name in entry.decode else base.name]
-        width = 2 if dtype == "f16" else 4
-        components = elem.n if isinstance(elem, Vector) else (4 // width)
+        width = DTYPE_WIDTHS.get(dtype, 4)
+        components = (elem.n if isinstance(elem, Vector) else 1) * base.itemsize // width
         stride = stride_of(elem) // width
         values = np.asarray(want[p.name], np.float64).reshape(-1)
         spec["expected"][p.name] = {"offset": len(blob), "count": len(values), "dtype": dtype,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dsl import Array, Const, RW, f32, gpu, kernel, struct, u32, vec4f, vec4u
+from dsl import Array, Const, Kernel, RW, f32, gpu, kernel, struct, u32, vec4f, vec4u
 
 from .formats import BF16, F16, F32, Q8_0, bf16_of, half_of
 from . import activations
@@ -31,7 +31,7 @@ class Rows:
 
 @kernel(workgroup_size=("WG",))
 def q8_0_matvec(q: Array[vec4u], d: Array[u32], x: Array[vec4f], b: Array[f32], y: RW[Array[f32]], shape: Rows,
-                WG: Const[u32] = 64, ROWS: Const[u32] = 4):
+                WG: Const[u32] = 128, ROWS: Const[u32] = 2):
     """Q8_0 rows from packed planes (kernels/packed.py), ROWS rows a workgroup: each invocation
     loads four x vectors once and uses them for every row, and its ROWS 16-byte loads are in
     flight together; one vector reduction then sums all rows."""
@@ -106,6 +106,15 @@ def matvec(w: Array[u32], x: Array[f32], b: Array[f32], y: RW[Array[f32]], shape
 
 
 PRODUCTS = {False: q8_0_matvec, True: q8_0_matvec_int8}  # by whether x is quantized
+LARGE_ROWS = 32768
+
+
+def q8_0_product(int8_x: bool, rows: int) -> Kernel:
+    """The Q8_0 product for a weight of `rows` rows. On an H200 (benchmarks/workgroup_sizes.py) the
+    output head (201088 rows) is fastest with fewer, longer workgroups (WG 64, ROWS 4), the
+    2880- and 4096-row weights with more, shorter ones that fill the GPU (the defaults, 128 and 2)."""
+    product = PRODUCTS[int8_x]
+    return product.specialize(WG=64, ROWS=4) if rows >= LARGE_ROWS else product
 
 
 # -- numpy references --------------------------------------------------------------------------------
@@ -158,7 +167,7 @@ def run(raw, x: np.ndarray, rows: int, cols: int, fmt: int = Q8_0, bias: np.ndar
         shape = (n, cols, shift // element, r0, int(bias is not None))
         if fmt == Q8_0:  # repacked per chunk: the file's bytes of these rows become two planes
             q, d = q8_0_planes(data[r0 * row_bytes:(r0 + n) * row_bytes], n * cols // 32)
-            product = PRODUCTS[int8_x]
+            product = q8_0_product(int8_x, rows)
             vector = dict(zip(("xq", "xd"), activations.quantize(x))) if int8_x else {"x": x.reshape(-1, 4)}
             y = product.launch(grid_for(-(-n // product.constants["ROWS"])), q=q, d=d, b=b, y=y, shape=shape,
                                **vector)["y"]

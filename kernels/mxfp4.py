@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dsl import Array, Const, RW, f32, gpu, kernel, struct, u32, vec4f, vec4u
+from dsl import Array, Const, RW, f32, gpu, kernel, struct, u32, vec4f
 
 from .formats import byte_of, e2m1_doubled, e8m0_half
 from .launching import as_bytes, device_binding_limit, grid_for, words
@@ -45,16 +45,18 @@ class Experts:
 
 
 @kernel(workgroup_size=("WG",))
-def moe_matvec(q: Array[vec4u], s: Array[u32], ids: Array[u32], x: Array[vec4f], bias: Array[f32],
-               y: RW[Array[f32]], e: Experts, WG: Const[u32] = 32, ROWS: Const[u32] = 4):
+def moe_matvec(q: Array[u32], s: Array[u32], ids: Array[u32], x: Array[vec4f], bias: Array[f32],
+               y: RW[Array[f32]], e: Experts, WG: Const[u32] = 128, ROWS: Const[u32] = 4):
     """y[slot, row] = W[ids[slot]][row] . x_slot + bias[ids[slot], row] from packed planes
-    (kernels/packed.py): workgroup (ROWS rows, slot), one 16-byte block a load, the block's 32 x
-    values loaded once for all ROWS rows, codes decoded by bit moves (packed.mxfp4_dot). A workgroup whose expert lies in another part of the
-    tensor does nothing."""
+    (kernels/packed.py): workgroup (ROWS rows, slot); four invocations share a block, one quant
+    word each, so a subgroup's x loads are contiguous; each invocation's eight x values serve all
+    ROWS rows; codes are decoded by bit moves (packed.mxfp4_dot). A workgroup whose expert lies in
+    another part of the tensor does nothing."""
     scratch = gpu.shared(vec4f, WG)
     first = gpu.workgroup_id().x * ROWS
     slot = gpu.workgroup_id().y
     t = gpu.local_id().x
+    part = t % 4  # the block's quant word: values 4 part.. (low nibbles) and 16 + 4 part.. (high)
     expert = ids[slot]
     mine = expert >= e.first and expert < e.first + e.count
     acc = vec4f(0.0)
@@ -62,16 +64,13 @@ def moe_matvec(q: Array[vec4u], s: Array[u32], ids: Array[u32], x: Array[vec4f],
         blocks = e.cols // 32
         x_base = slot * (e.x_stride // 4)
         rows_before = (expert - e.first) * e.rows
-        for blk in range(t, blocks, WG):
-            xs = gpu.array(vec4f, 8)  # values 4i.. (low nibbles of word i) and 16 + 4i.. (high nibbles)
-            for i in range(8):
-                xs[i] = x[x_base + blk * 8 + i]
+        for blk in range(t // 4, blocks, WG // 4):
+            low = x[x_base + blk * 8 + part]
+            high = x[x_base + blk * 8 + 4 + part]
             for r in range(ROWS):
                 k = (rows_before + min(first + r, e.rows - 1)) * blocks + blk  # past the end: dropped below
-                qv = q[k]
-                dot = mxfp4_dot(qv.x, xs[0], xs[4]) + mxfp4_dot(qv.y, xs[1], xs[5]) + \
-                    mxfp4_dot(qv.z, xs[2], xs[6]) + mxfp4_dot(qv.w, xs[3], xs[7])
-                acc[r] += e8m0_half(byte_of(s[k >> 2], k)) * 32768.0 * dot  # mxfp4_dot's 2^-15, and kv doubles
+                # 2^15: mxfp4_dot's 2^-14 and the doubled table e8m0_half assumes
+                acc[r] += e8m0_half(byte_of(s[k >> 2], k)) * 32768.0 * mxfp4_dot(q[4 * k + part], low, high)
     total = gpu.workgroup_sum(scratch, acc)
     if t < ROWS and mine and first + t < e.rows:
         row = first + t
@@ -139,7 +138,7 @@ def moe(raw, ids, x, bias, n_expert: int, rows: int, cols: int, x_stride: int = 
         if not np.any((ids >= first) & (ids < first + count)):
             continue
         q, s = mxfp4_planes(data[first * expert_bytes:(first + count) * expert_bytes], count * rows * cols // 32)
-        y = moe_matvec.launch((-(-rows // MOE_ROWS), len(ids)), q=q, s=s, ids=ids, x=x4, bias=bias, y=y,
+        y = moe_matvec.launch((-(-rows // MOE_ROWS), len(ids)), q=q.reshape(-1), s=s, ids=ids, x=x4, bias=bias, y=y,
                               e=(rows, cols, first, count, x_stride))["y"]
     return y.reshape(len(ids), rows)
 
@@ -158,7 +157,7 @@ def _moe_example(rng: np.random.Generator):
     raw = random_mxfp4(rng, n_expert * rows * cols // 32)
     ids = rng.permutation(n_expert)[:slots].astype(np.uint32)
     q, s = mxfp4_planes_reference(raw, n_expert * rows * cols // 32)
-    return {"q": q, "s": s, "ids": ids, "x": rng.standard_normal(slots * cols).astype(np.float32).reshape(-1, 4),
+    return {"q": q.reshape(-1), "s": s, "ids": ids, "x": rng.standard_normal(slots * cols).astype(np.float32).reshape(-1, 4),
             "bias": rng.standard_normal(n_expert * rows).astype(np.float32),
             "y": np.zeros(slots * rows, np.float32), "e": (rows, cols, 0, n_expert, cols)}, \
         (-(-rows // MOE_ROWS), slots)
@@ -166,7 +165,7 @@ def _moe_example(rng: np.random.Generator):
 
 def _moe_check(q, s, ids, x, bias, y, e):
     rows, cols, first, count, stride = e
-    n = len(q)  # blocks: the file's bytes again, exponent then quants
+    n = len(q) // 4  # blocks: the file's bytes again, exponent then quants
     raw = np.concatenate([s.view(np.uint8)[:n, None], q.view(np.uint8).reshape(n, 16)], axis=1)
     return {"y": moe_reference(raw, ids, x.reshape(-1), bias, rows, cols, stride).reshape(-1)}
 

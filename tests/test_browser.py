@@ -80,7 +80,7 @@ def test_gptoss_gates_on_the_demo_model(site, browser):
         native = matvec.run(q8_0_slice(src, table.tensor("output.weight"), n, k), gate_x(k), n, k, Q8_0)
     np.testing.assert_allclose(np.array(gates["C"]["y"], np.float32), native, rtol=1e-5, atol=1e-6)
     t = r["telemetry"]
-    assert t["bytes_loaded"] > 2 * n * (k // 32) * 34 and t["kernels_dispatched"] == 1
+    assert t["bytes_loaded"] > 2 * n * (k // 32) * 34 and t["kernels_dispatched"] == 2  # repack, product
     assert int(browser.execute_script("return document.getElementById('progress').value")) == t["bytes_loaded"]
 
 

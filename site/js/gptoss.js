@@ -89,14 +89,23 @@ async function main() {
     results.adapter = gpu.name;
     const manifest = await (await fetch("../kernels/manifest.json")).json();
     executor = new Executor(gpu, manifest);
-    const variant = executor.variantFor("q8_0_matvec");
     const x = gateX(k);
     const words = new Uint8Array(Math.ceil((slice.length + 4) / 4) * 4);
     words.set(slice);
+    // The file's blocks become the packed planes the product reads (kernels/packed.py), on the GPU.
+    const blocks = n * k / 32;
+    const pairs = Math.ceil(blocks / 2);
+    const planes = await executor.run(executor.variantFor("q8_0_repack"), {
+      storage: { w: words, q: new Uint32Array(blocks * 8), d: new Uint32Array(pairs) },
+      uniforms: { scalars: { blocks } },
+      grid: gridFor(Math.ceil(pairs / 64)),
+    });
+    const variant = executor.variantFor("q8_0_matvec");
+    const rowsPerGroup = variant.constants.ROWS;
     const out = await executor.run(variant, {
-      storage: { w: words, x, b: new Float32Array(n), y: new Float32Array(n) },
+      storage: { q: planes.q, d: planes.d, x, b: new Float32Array(n), y: new Float32Array(n) },
       uniforms: { shape: { rows: n, cols: k, first: 0, row_offset: 0, has_bias: 0 } },
-      grid: [Math.min(n, 65535), Math.ceil(n / 65535)],
+      grid: gridFor(Math.ceil(n / rowsPerGroup)),
     });
     const y = Array.from(new Float32Array(out.y));
     gate("C", "PASS", `${n} x ${k} on ${gpu.name}`, { ms: performance.now() - t0, y, variant: variant.variant });
@@ -116,6 +125,11 @@ async function main() {
   }
   telemetry(source, executor);
   results.done = true;
+}
+
+/** A 2D grid of at least `groups` workgroups (kernels index them as x + y * num_workgroups.x). */
+function gridFor(groups) {
+  return [Math.min(Math.max(groups, 1), 65535), Math.ceil(Math.max(groups, 1) / 65535)];
 }
 
 function showError(error) {

@@ -5,10 +5,11 @@ import { openDevice } from "./webgpu.js";
 
 const $ = (id) => document.getElementById(id);
 
+const VIEWS = { f32: Float32Array, u32: Uint32Array, i32: Int32Array, i8: Int8Array };
+
 function decode(buffer, spec) {
-  const n = buffer.byteLength / (spec.dtype === "f16" ? 2 : 4);
-  const values = spec.dtype === "f32" ? new Float32Array(buffer) : spec.dtype === "u32" ? new Uint32Array(buffer)
-    : spec.dtype === "i32" ? new Int32Array(buffer) : Array.from(new Uint16Array(buffer), float16BitsToFloat32);
+  const values = spec.dtype === "f16" ? Array.from(new Uint16Array(buffer), float16BitsToFloat32) : new VIEWS[spec.dtype](buffer);
+  const n = values.length;
   const out = [];
   for (let i = 0; i < n; i += spec.stride) for (let c = 0; c < spec.components; c++) out.push(Number(values[i + c]));
   return out;
