@@ -46,31 +46,36 @@ class Experts:
 
 @kernel(workgroup_size=("WG",))
 def moe_matvec(q: Array[u32], s: Array[u32], ids: Array[u32], x: Array[vec4f], bias: Array[f32],
-               y: RW[Array[f32]], e: Experts, WG: Const[u32] = 128, ROWS: Const[u32] = 4):
+               y: RW[Array[f32]], e: Experts, WG: Const[u32] = 64, ROWS: Const[u32] = 4):
     """y[slot, row] = W[ids[slot]][row] . x_slot + bias[ids[slot], row] from packed planes
-    (kernels/packed.py): workgroup (ROWS rows, slot); four invocations share a block, one quant
-    word each, so a subgroup's x loads are contiguous; each invocation's eight x values serve all
-    ROWS rows; codes are decoded by bit moves (packed.mxfp4_dot). A workgroup whose expert lies in
-    another part of the tensor does nothing."""
+    (kernels/packed.py): workgroup (ROWS rows, slot); two invocations share a block, two quant
+    words each, so a subgroup's x loads are nearly contiguous (one invocation a block was slower,
+    four too: more scale decoding); each invocation's sixteen x values serve all ROWS rows; codes
+    are decoded by bit moves (packed.mxfp4_dot). A workgroup whose expert lies in another part of
+    the tensor does nothing."""
     scratch = gpu.shared(vec4f, WG)
     first = gpu.workgroup_id().x * ROWS
     slot = gpu.workgroup_id().y
     t = gpu.local_id().x
-    part = t % 4  # the block's quant word: values 4 part.. (low nibbles) and 16 + 4 part.. (high)
+    half = t % 2  # quant words 2 half, 2 half + 1: values 8 half.. (low nibbles), 16 + 8 half.. (high)
     expert = ids[slot]
     mine = expert >= e.first and expert < e.first + e.count
     acc = vec4f(0.0)
     if mine:
         blocks = e.cols // 32
-        x_base = slot * (e.x_stride // 4)
         rows_before = (expert - e.first) * e.rows
-        for blk in range(t // 4, blocks, WG // 4):
-            low = x[x_base + blk * 8 + part]
-            high = x[x_base + blk * 8 + 4 + part]
+        for blk in range(t // 2, blocks, WG // 2):
+            xk = slot * (e.x_stride // 4) + blk * 8 + 2 * half
+            low0 = x[xk]
+            low1 = x[xk + 1]
+            high0 = x[xk + 4]
+            high1 = x[xk + 5]
             for r in range(ROWS):
                 k = (rows_before + min(first + r, e.rows - 1)) * blocks + blk  # past the end: dropped below
+                w = 4 * k + 2 * half
                 # 2^15: mxfp4_dot's 2^-14 and the doubled table e8m0_half assumes
-                acc[r] += e8m0_half(byte_of(s[k >> 2], k)) * 32768.0 * mxfp4_dot(q[4 * k + part], low, high)
+                acc[r] += e8m0_half(byte_of(s[k >> 2], k)) * 32768.0 * \
+                    (mxfp4_dot(q[w], low0, high0) + mxfp4_dot(q[w + 1], low1, high1))
     total = gpu.workgroup_sum(scratch, acc)
     if t < ROWS and mine and first + t < e.rows:
         row = first + t
