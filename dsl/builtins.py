@@ -292,6 +292,10 @@ for _name, _op in [("workgroup_sum", "+"), ("workgroup_max", "max")]:
             "returned to every invocation (a tree in `scratch`, a shared array as long as the workgroup; "
             "vectors reduce per component, e.g. four rows at once; call it where every invocation does). A kernel using it also gets a `subgroups` variant that "
             "reduces in registers first", "memory", special="workgroup_reduce")
+builtin("static_range", "-", None, None,
+        "static_range(n): only as `for r in gpu.static_range(n)`: the body repeated n times (n a literal or a "
+        "Python int, 1 to 64) with r the constant 0, 1, ...: indexes like acc[r] are constant and the copies' "
+        "loads can issue together", "control", special="static_range")
 builtin("array", "var<function>", None, None,
         "array(T, n): a private (per-invocation) array of n T, zero-filled (n a literal, at most 8 KiB); "
         "statement level: acc = gpu.array(f32, 4)", "memory", special="shared")

@@ -231,11 +231,15 @@ def workgroup_reduce(b: Builder, builtin: Builtin, node: ast.Call) -> Expr:
     return Expr(f"{scratch.code}[0]", t.elem)
 
 
+def static_range_misplaced(b: Builder, builtin: Builtin, node: ast.Call) -> Expr:
+    raise b.error("gpu.static_range(n) can only be what a for loop iterates over: for r in gpu.static_range(4)", node)
+
+
 def has_misplaced(b: Builder, builtin: Builtin, node: ast.Call) -> Expr:
     raise b.error("gpu.has(...) can only be the whole condition of an if statement", node)
 
 
-SPECIALS = {"workgroup_reduce": workgroup_reduce, "has": has_misplaced, "invocation_id": invocation_id, "barrier": barrier, "shared": shared_misplaced, "atomic": atomic,
+SPECIALS = {"workgroup_reduce": workgroup_reduce, "has": has_misplaced, "static_range": static_range_misplaced, "invocation_id": invocation_id, "barrier": barrier, "shared": shared_misplaced, "atomic": atomic,
             "len": length, "bitcast": bitcast}
 
 

@@ -14,9 +14,12 @@ import numpy as np
 from . import wgsl_text
 from .builtins import BUILTINS, OPERATORS
 from .errors import CompileError, Source
+from .gpu import builtin_of
 from .signatures import (ANY_TYPES, Generic, SignatureError, concretize, convertible, describe, element)
 from .types import (ABSTRACT_FLOAT, ABSTRACT_INT, Abstract, ArrayType, Atomic, ConstType, Scalar, StructType,
                     Type, Vector, bool_, i32, type_from_python, u32)
+
+MAX_STATIC_RANGE = 64  # copies of a loop body gpu.static_range may make
 
 UNSUPPORTED = {
     "ClassDef": "a class definition", "FunctionDef": "a nested function", "AsyncFunctionDef": "an async function",
@@ -62,6 +65,8 @@ class Unit:
     reductions: list[tuple[ArrayType, ast.AST]] = field(default_factory=list)  # scratch arrays of workgroup_sum/max
     helpers: dict[str, str] = field(default_factory=dict)  # module-level WGSL the compiler adds, by name
     entry_builtins: dict[str, str] = field(default_factory=dict)  # WGSL builtin -> parameter name
+    unrolled_by: set[str] = field(default_factory=set)  # Const parameters that gpu.static_range counts: the
+    # kernel's text depends on their values, so specializing one recompiles it
 
     def note_type(self, t: Type | None) -> None:
         if t is None:
@@ -93,8 +98,9 @@ def placeholder(obj) -> str:
 class Builder:
     def __init__(self, source: Source, unit: Unit, params: dict[str, Symbol], *, kind: str,
                  return_type: Type | None, py_scope: dict[str, Any], own_name: str, taken: set[str],
-                 enabled: frozenset[str] = frozenset()):
+                 enabled: frozenset[str] = frozenset(), const_values: dict[str, Any] | None = None):
         self.source, self.unit, self.kind = source, unit, kind
+        self.const_values = const_values or {}  # Const parameters' values for this compilation
         self.enabled = enabled  # features this variant may use: `if gpu.has(f)` picks a branch by it
         self.return_type, self.py_scope, self.own_name = return_type, py_scope, own_name
         # Python scoping: params, then one function-wide scope for locals, then one per active loop
@@ -105,7 +111,7 @@ class Builder:
         self.hoisted: list[str] = []  # declarations of locals first assigned inside a block
         self.lines: list[str] = []
         self.depth = 1
-        self.loops = 0
+        self.loops: list[str] = []  # the enclosing loops, innermost last: "loop" or "static" (unrolled)
         self.taken = set(taken)
 
     # -- plumbing ----------------------------------------------------------------------------------
@@ -607,20 +613,22 @@ class Builder:
         self.loop_body(node.body)
         self.emit("}")
 
-    def loop_body(self, stmts) -> None:
+    def loop_body(self, stmts, kind: str = "loop") -> None:
         """A loop's body: what it assigns is not definite after the loop (it may run zero times)."""
-        self.loops += 1
+        self.loops.append(kind)
         self.body(stmts)
-        self.loops -= 1
+        self.loops.pop()
 
     def build_For(self, node: ast.For) -> None:
         if node.orelse:
             raise self.error("unsupported Python syntax: for ... else", node)
         it = node.iter
-        if not (isinstance(it, ast.Call) and self.python_object(it.func) is range):
-            raise self.error("a for loop must iterate over range(...)", it)
         if not isinstance(node.target, ast.Name):
             raise self.error("the loop variable must be a plain name", node.target)
+        if isinstance(it, ast.Call) and getattr(builtin_of(self.python_object(it.func)), "name", None) == "static_range":
+            return self.static_for(node, it)
+        if not (isinstance(it, ast.Call) and self.python_object(it.func) is range):
+            raise self.error("a for loop must iterate over range(...) or gpu.static_range(n)", it)
         if it.keywords or not 1 <= len(it.args) <= 3:
             raise self.error("range takes 1 to 3 positional arguments", it)
         args = [self.value(a) for a in it.args]
@@ -665,6 +673,38 @@ class Builder:
         self.scopes.pop()
         self.ended_loop_vars.add(node.target.id)
 
+    def static_for(self, node: ast.For, it: ast.Call) -> None:
+        """for r in gpu.static_range(n): the body n times, each in its own block with r the constant
+        0, 1, ..., so indexes like acc[r] are constant and independent loads of the copies can issue
+        together (a GPU compiler may not unroll a loop whose body indexes a local by its counter)."""
+        if it.keywords or len(it.args) != 1:
+            raise self.error("gpu.static_range takes one count", it)
+        count = self.static_count(it.args[0])
+        if self.lookup(node.target.id) is not None:
+            raise self.error(f"the loop variable '{node.target.id}' is already declared; use a new name", node.target)
+        for k in range(count):
+            self.scopes.append({node.target.id: Symbol(f"{k}u", u32, "const")})
+            self.emit("{")
+            self.loop_body(node.body, "static")
+            self.emit("}")
+            self.scopes.pop()
+        self.ended_loop_vars.add(node.target.id)
+
+    def static_count(self, node: ast.AST) -> int:
+        """gpu.static_range's count: a literal, a Python int, or a Const parameter (whose value this
+        compilation was given: the kernel recompiles when it is specialized)."""
+        sym = self.lookup(node.id) if isinstance(node, ast.Name) else None
+        if sym is not None and sym.kind == "const" and node.id in self.const_values:
+            self.unit.unrolled_by.add(node.id)
+            count = self.const_values[node.id]
+        else:
+            value = self.value(node)
+            count = value.value if value.type == ABSTRACT_INT else None
+        if not isinstance(count, int) or not 1 <= count <= MAX_STATIC_RANGE:
+            raise self.error(f"gpu.static_range's count must be a literal, a Python int or a Const parameter, from 1 "
+                             f"to {MAX_STATIC_RANGE}", node)
+        return count
+
     def of_constants(self, node: ast.AST) -> bool:
         """Whether an expression uses only literals, Python numbers and Const parameters."""
         for sub in ast.walk(node):
@@ -677,16 +717,20 @@ class Builder:
         return True
 
     def build_Break(self, node: ast.Break) -> None:
-        if not self.loops:
-            raise self.error("break outside a loop", node)
+        self.check_leaves_loop("break", node)
         self.emit("break;")
         self.assigned = None
 
     def build_Continue(self, node: ast.Continue) -> None:
-        if not self.loops:
-            raise self.error("continue outside a loop", node)
+        self.check_leaves_loop("continue", node)
         self.emit("continue;")
         self.assigned = None
+
+    def check_leaves_loop(self, word: str, node: ast.AST) -> None:
+        if not self.loops:
+            raise self.error(f"{word} outside a loop", node)
+        if self.loops[-1] == "static":
+            raise self.error(f"{word} cannot leave a gpu.static_range loop: its body is repeated, not looped", node)
 
     def build_Return(self, node: ast.Return) -> None:
         if node.value is None:

@@ -66,8 +66,9 @@ class Kernel:
     them all. `specialize(**consts)` returns a copy with other Const values."""
 
     def __init__(self, variants: dict[frozenset[str], _Compiled], constants: dict[str, Any],
-                 chosen: frozenset[str] | None = None):
+                 chosen: frozenset[str] | None = None, recompile=None):
         self._variants = variants
+        self._recompile = recompile  # Const values -> variants, for Consts that gpu.static_range counts
         self.chosen = chosen  # None: pick the variant at launch
         self._c = variants[chosen if chosen is not None else max(variants, key=len)]
         self.constants = dict(constants)
@@ -82,7 +83,8 @@ class Kernel:
 
     @property
     def variants(self) -> list[Kernel]:
-        return [Kernel(self._variants, self.constants, key) for key in sorted(self._variants, key=lambda k: (len(k), sorted(k)))]
+        return [Kernel(self._variants, self.constants, key, self._recompile)
+                for key in sorted(self._variants, key=lambda k: (len(k), sorted(k)))]
 
     def variant_for(self, available: frozenset[str] | set[str]) -> Kernel:
         """The variant using the most features among those the adapter offers."""
@@ -182,7 +184,10 @@ class Kernel:
             if p.type.elem.is_int and (isinstance(value, float) or isinstance(value, bool)):
                 raise CompileError(f"Const parameter '{name}' is {p.type.elem}, got {value!r}")
             new[name] = value
-        return Kernel(self._variants, new, self.chosen)
+        unrolled_by = set().union(*(c.unit.unrolled_by for c in self._variants.values()))
+        if any(new[n] != self.constants[n] for n in unrolled_by):  # their values shape the text: compile anew
+            return Kernel(self._recompile(new), new, self.chosen, self._recompile)
+        return Kernel(self._variants, new, self.chosen, self._recompile)
 
     @typechecked
     def launch(self, grid: int | tuple | list, **args: Any) -> dict:
@@ -204,11 +209,16 @@ def _compile(fn, workgroup_size: tuple) -> Kernel:
         raise CompileError("@kernel decorates a function", source, node)
     scope = python_scope(fn)
     tested = sorted(features_tested(node, scope, source))
-    variants, constants = {}, {}
-    for mask in range(1 << len(tested)):
-        enabled = frozenset(f for i, f in enumerate(tested) if mask >> i & 1)
-        variants[enabled], constants = _compile_variant(fn, node, source, scope, workgroup_size, enabled)
-    return Kernel(variants, constants)
+
+    def compile_variants(values: dict | None) -> tuple[dict, dict]:
+        variants, constants = {}, {}
+        for mask in range(1 << len(tested)):
+            enabled = frozenset(f for i, f in enumerate(tested) if mask >> i & 1)
+            variants[enabled], constants = _compile_variant(fn, node, source, scope, workgroup_size, enabled, values)
+        return variants, constants
+
+    variants, constants = compile_variants(None)
+    return Kernel(variants, constants, recompile=lambda values: compile_variants(values)[0])
 
 
 def features_tested(node: ast.FunctionDef, scope: dict, source: Source) -> set[str]:
@@ -234,7 +244,9 @@ def feature_name(call: ast.Call, source: Source) -> str:
 
 
 def _compile_variant(fn, node: ast.FunctionDef, source: Source, scope: dict, workgroup_size: tuple,
-                     enabled: frozenset[str]) -> tuple[_Compiled, dict]:
+                     enabled: frozenset[str], values: dict | None = None) -> tuple[_Compiled, dict]:
+    """One variant's WGSL; `values` (Const name -> value, the defaults where absent) feed
+    gpu.static_range counts."""
     args = node.args
     if args.vararg or args.kwarg:
         raise CompileError("a kernel cannot take *args or **kwargs", source, args.vararg or args.kwarg)
@@ -312,7 +324,7 @@ def _compile_variant(fn, node: ast.FunctionDef, source: Source, scope: dict, wor
 
     entry_attrs = _workgroup_size(workgroup_size, symbols, source, node)
     builder = Builder(source, unit, symbols, kind="kernel", return_type=None, py_scope=scope, own_name=fn.__name__,
-                      taken=taken, enabled=enabled)
+                      taken=taken, enabled=enabled, const_values={**constants, **(values or {})})
     body = builder.function_body(node.body)
     module_names = {identifier(node.name), *(identifier(p.name) for p in params if p.role != "scalar"),
                     *(name for name, _, _ in unit.shared)} | ({scalars.wgsl, var} if scalars else set())

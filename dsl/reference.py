@@ -16,13 +16,15 @@ BEGIN, END = "<!-- reference:begin -->", "<!-- reference:end -->"
 CATEGORIES = [("math", "Math (component-wise on vectors)"), ("vector", "Vectors"), ("bits", "Bits"),
               ("packing", "Packing and bit casts"), ("invocation", "Invocation ids (kernels only)"),
               ("synchronization", "Synchronization"), ("memory", "Workgroup memory"), ("atomic", "Atomics"),
-              ("subgroup", "Subgroups (feature `subgroups`)"), ("variants", "Variants"),
+              ("subgroup", "Subgroups (feature `subgroups`)"), ("variants", "Variants"), ("control", "Control"),
               ("python", "Python builtins")]
 
 SYNTAX = [
     ("x = e / x: f32 = e", "the first assignment declares (type from e, or annotated); later ones must keep the type"),
     ("x += e (and -= *= /= //= %= &= |= ^= <<= >>=)", "augmented assignment"),
     ("if / elif / else", "condition must be bool"),
+    ("for r in gpu.static_range(n)", "the body repeated n times (n a literal or Python int), r the constant 0, 1, ...; "
+     "no break or continue"),
     ("for i in range(stop) / range(start, stop[, step])",
      "step a literal or a u32 expression of Const parameters; stop evaluated once; i is u32 when literals count up from 0 or more, "
      "else the type of start and stop"),

@@ -45,7 +45,7 @@ def q8_0_matvec(q: Array[vec4u], d: Array[u32], x: Array[vec4f], b: Array[f32], 
         x1 = x[4 * v + 1]
         x2 = x[4 * v + 2]
         x3 = x[4 * v + 3]
-        for r in range(ROWS):
+        for r in gpu.static_range(ROWS):  # unrolled: the rows' loads issue together
             k = min(first + r, shape.rows - 1) * vecs + v  # a row past the end repeats the last; dropped below
             qv = q[k]
             s = gpu.dot(q8_values(qv.x), x0) + gpu.dot(q8_values(qv.y), x1) + gpu.dot(q8_values(qv.z), x2) + \
@@ -70,7 +70,7 @@ def q8_0_matvec_int8(q: Array[vec4u], d: Array[u32], xq: Array[vec4u], xd: Array
     for v in range(t, vecs, WG):
         xv = xq[v]
         x_scale = xd[v >> 1]
-        for r in range(ROWS):
+        for r in gpu.static_range(ROWS):  # unrolled: the rows' loads issue together
             k = min(first + r, shape.rows - 1) * vecs + v  # a row past the end repeats the last; dropped below
             qv = q[k]
             dots = gpu.dot4_i8_packed(qv.x, xv.x) + gpu.dot4_i8_packed(qv.y, xv.y) + \

@@ -46,13 +46,13 @@ class Experts:
 
 @kernel(workgroup_size=("WG",))
 def moe_matvec(q: Array[u32], s: Array[u32], ids: Array[u32], x: Array[vec4f], bias: Array[f32],
-               y: RW[Array[f32]], e: Experts, WG: Const[u32] = 64, ROWS: Const[u32] = 4):
+               y: RW[Array[f32]], e: Experts, WG: Const[u32] = 32, ROWS: Const[u32] = 4):
     """y[slot, row] = W[ids[slot]][row] . x_slot + bias[ids[slot], row] from packed planes
     (kernels/packed.py): workgroup (ROWS rows, slot); two invocations share a block, two quant
     words each, so a subgroup's x loads are nearly contiguous (one invocation a block was slower,
-    four too: more scale decoding); each invocation's sixteen x values serve all ROWS rows; codes
-    are decoded by bit moves (packed.mxfp4_dot). A workgroup whose expert lies in another part of
-    the tensor does nothing."""
+    four too: more scale decoding); each invocation's sixteen x values serve every row, whose
+    loads issue together (gpu.static_range); codes are decoded by bit moves (packed.mxfp4_dot). A
+    workgroup whose expert lies in another part of the tensor does nothing."""
     scratch = gpu.shared(vec4f, WG)
     first = gpu.workgroup_id().x * ROWS
     slot = gpu.workgroup_id().y
@@ -70,19 +70,17 @@ def moe_matvec(q: Array[u32], s: Array[u32], ids: Array[u32], x: Array[vec4f], b
             low1 = x[xk + 1]
             high0 = x[xk + 4]
             high1 = x[xk + 5]
-            for r in range(ROWS):
+            for r in gpu.static_range(ROWS):
                 k = (rows_before + min(first + r, e.rows - 1)) * blocks + blk  # past the end: dropped below
                 w = 4 * k + 2 * half
-                # 2^15: mxfp4_dot's 2^-14 and the doubled table e8m0_half assumes
-                acc[r] += e8m0_half(byte_of(s[k >> 2], k)) * 32768.0 * \
+                acc[r] += e8m0_half(byte_of(s[k >> 2], k)) * \
                     (mxfp4_dot(q[w], low0, high0) + mxfp4_dot(q[w + 1], low1, high1))
-    total = gpu.workgroup_sum(scratch, acc)
+    total = gpu.workgroup_sum(scratch, acc * 32768.0)  # 2^15: mxfp4_dot's 2^-14, and e8m0_half's doubled table
     if t < ROWS and mine and first + t < e.rows:
         row = first + t
         y[slot * e.rows + row] = total[t] + bias[expert * e.rows + row]
 
 
-MOE_ROWS = moe_matvec.constants["ROWS"]
 
 
 # -- numpy references ---------------------------------------------------------------------------------
@@ -120,6 +118,9 @@ def dequantize(raw, n_values: int) -> np.ndarray:
     blocks = n_values // 32
     return mxfp4_dequantize.launch(grid_for(-(-blocks // WG)), w=words(raw), out=np.zeros(n_values, np.float32),
                                    shape=(1, n_values, 0, 0, 0))["out"]
+
+
+MOE_ROWS = moe_matvec.constants["ROWS"]
 
 
 def moe(raw, ids, x, bias, n_expert: int, rows: int, cols: int, x_stride: int = 0,

@@ -371,6 +371,36 @@ def test_reduction_scratch_must_match_the_workgroup():
             out[0] = gpu.workgroup_sum(scratch, 1.0)  # E:scratch
 
 
+def test_static_range_count_must_be_known_when_compiling():
+    with expect("staticcount", "gpu.static_range's count must be a literal, a Python int or a Const parameter, "
+                "from 1 to 64"):
+        @kernel
+        def k(out: RW[Array[f32]], n: u32):
+            for r in gpu.static_range(n):  # E:staticcount
+                out[r] = 1.0
+    with expect("staticbig", "from 1 to 64"):
+        @kernel
+        def k2(out: RW[Array[f32]]):
+            for r in gpu.static_range(65):  # E:staticbig
+                out[r] = 1.0
+
+
+def test_static_range_has_no_break():
+    with expect("staticbreak", "break cannot leave a gpu.static_range loop: its body is repeated, not looped"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            for r in gpu.static_range(2):
+                if out[r] > 0.0:
+                    break  # E:staticbreak
+
+
+def test_static_range_only_in_a_for():
+    with expect("staticexpr", "gpu.static_range(n) can only be what a for loop iterates over"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            n = gpu.static_range(2)  # E:staticexpr
+
+
 def test_private_array_size_must_be_a_literal():
     with expect("arraysize", "gpu.array's size must be a positive literal integer"):
         @kernel

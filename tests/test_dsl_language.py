@@ -550,6 +550,30 @@ def four_rows(m: Array[f32], out: RW[Array[f32]], cols: u32):
         out[4 * i + r] = acc[r]
 
 
+@kernel(workgroup_size=(64,))
+def rows_at_once(m: Array[f32], out: RW[Array[f32]], cols: u32, R: Const[u32] = 2):
+    """gpu.static_range over a Const: R copies of the body, r constant in each."""
+    acc = vec4f(0.0)
+    i = gpu.global_id().x
+    for c in range(cols):
+        for r in gpu.static_range(R):
+            row = R * i + r
+            acc[r] += m[row * cols + c]
+    for r in gpu.static_range(R):
+        out[R * i + r] = acc[r]
+
+
+@pytest.mark.parametrize("rows", [1, 2, 4])
+def test_static_range_over_a_const(device, rows):
+    m = RNG.standard_normal((64 * rows, 7)).astype(np.float32)
+    kern = rows_at_once.specialize(R=rows)  # the count shapes the text: specializing recompiles
+    assert kern.wgsl.count(f"acc[{rows - 1}u]") == 3 and f"acc[{rows}u]" not in kern.wgsl  # acc[r] += ..., out = acc[r]
+    got = kern.launch((1,), m=m, out=np.zeros(64 * rows, np.float32), cols=7)["out"]
+    np.testing.assert_allclose(got, m.sum(1), rtol=1e-5, atol=1e-5)
+    assert rows_at_once.launch((1,), m=m, out=np.zeros(64 * rows, np.float32), cols=7, R=rows)["out"].tolist() == \
+        got.tolist()
+
+
 def test_private_arrays(device):
     m = RNG.standard_normal((256, 13)).astype(np.float32)
     got = four_rows.launch((1,), m=m, out=np.zeros(256, np.float32), cols=13)["out"]
