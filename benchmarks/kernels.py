@@ -212,7 +212,10 @@ def cases(rng, quick: bool):
                           "up": rng.standard_normal(4 * ffn).astype(np.float32), "out": np.zeros(4 * ffn, np.float32)},
                3 * 4 * 4 * ffn, f"4x{ffn}")
     logits = rng.standard_normal(vocab).astype(np.float32)
-    yield Case("argmax", embed.argmax, fixed((1,)), lambda c: {"logits": logits, "out": np.zeros(1, np.uint32), "n": vocab},
+    groups = -(-vocab // embed.ARGMAX_CHUNK)
+    yield Case("argmax (first of two passes)", embed.argmax, fixed((groups,)),
+               lambda c: {"values": logits, "indices": np.zeros(1, np.uint32), "best": np.zeros(groups, np.float32),
+                          "best_index": np.zeros(groups, np.uint32), "n": vocab, "chunk": embed.ARGMAX_CHUNK, "direct": 1},
                4 * vocab, f"{vocab}")
     table = q8_rows(rng, 64 if quick else vocab, d)
     yield Case("embed q8_0", embed.embed, fixed((-(-d // 64),)),

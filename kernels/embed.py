@@ -7,7 +7,7 @@ import numpy as np
 from dsl import Array, Const, RW, f32, gpu, kernel, u32
 
 from .formats import F16, F32, Q8_0, half_of, q8_quads, q8_scale
-from .launching import words
+from .launching import MAX_GRID, words
 from .matvec import ROW_BYTES, dequantize_rows, quantize_q8_0
 from .registry import register
 
@@ -34,32 +34,38 @@ def embed(table: Array[u32], token: Array[u32], out: RW[Array[f32]], d: u32, FOR
 
 
 @kernel(workgroup_size=(WG,))
-def argmax(logits: Array[f32], out: RW[Array[u32]], n: u32):
-    """out[0] = the index of the largest logit (the lowest index among equals)."""
+def argmax(values: Array[f32], indices: Array[u32], best: RW[Array[f32]], best_index: RW[Array[u32]], n: u32,
+           chunk: u32, direct: u32):
+    """Workgroup g: the largest of values[g chunk ..][:chunk] (the lowest index among equals) into
+    best[g] and best_index[g]. A value's index is its position (direct = 1) or indices[position]
+    (direct = 0: a second pass over the first pass's winners). Two passes: many workgroups read
+    the 201088 logits, one picks among their winners."""
     best_values = gpu.shared(f32, WG)
-    best_index = gpu.shared(u32, WG)
+    best_at = gpu.shared(u32, WG)
     t = gpu.local_id().x
+    g = gpu.workgroup_id().x
     value = f32(-3.0e38)
     index = u32(0xFFFFFFFF)
-    for i in range(t, n, WG):
-        if logits[i] > value:
-            value = logits[i]
-            index = i
+    for i in range(g * chunk + t, min(g * chunk + chunk, n), WG):
+        if values[i] > value:  # in order within an invocation: the first of equals stays
+            value = values[i]
+            index = i if direct == 1 else indices[i]
     best_values[t] = value
-    best_index[t] = index
+    best_at[t] = index
     gpu.barrier()
     step = u32(WG // 2)
     while step > 0:
         if t < step:
             other = best_values[t + step]
-            other_index = best_index[t + step]
-            if other > best_values[t] or (other == best_values[t] and other_index < best_index[t]):
+            other_index = best_at[t + step]
+            if other > best_values[t] or (other == best_values[t] and other_index < best_at[t]):
                 best_values[t] = other
-                best_index[t] = other_index
+                best_at[t] = other_index
         gpu.barrier()
         step //= 2
     if t == 0:
-        out[0] = best_index[0]
+        best[g] = best_values[0]
+        best_index[g] = best_at[0]
 
 
 def embed_reference(raw, token: int, d: int, fmt: int) -> np.ndarray:
@@ -72,9 +78,20 @@ def run_embed(raw, token: int, d: int, fmt: int = Q8_0) -> np.ndarray:
                         out=np.zeros(d, np.float32), d=d, FORMAT=fmt)["out"]
 
 
+ARGMAX_CHUNK = 1024  # values a workgroup of the first pass reads: 197 workgroups for 201088 logits
+
+
 def run_argmax(logits) -> int:
+    """The index of the largest logit, in two passes on the GPU."""
     logits = np.ascontiguousarray(logits, np.float32)
-    return int(argmax.launch((1,), logits=logits, out=np.zeros(1, np.uint32), n=len(logits))["out"][0])
+    groups = -(-len(logits) // ARGMAX_CHUNK)
+    if groups > MAX_GRID:
+        raise ValueError(f"argmax reads at most {MAX_GRID * ARGMAX_CHUNK} values, got {len(logits)}")
+    first = argmax.launch((groups,), values=logits, indices=np.zeros(1, np.uint32), best=np.zeros(groups, np.float32),
+                          best_index=np.zeros(groups, np.uint32), n=len(logits), chunk=ARGMAX_CHUNK, direct=1)
+    final = argmax.launch((1,), values=first["best"], indices=first["best_index"], best=np.zeros(1, np.float32),
+                          best_index=np.zeros(1, np.uint32), n=groups, chunk=groups, direct=0)
+    return int(final["best_index"][0])
 
 
 def _embed_example(fmt: int):
@@ -91,13 +108,38 @@ def _embed_check(fmt: int):
 
 
 def _argmax_example(rng: np.random.Generator):
+    """The first pass over the vocabulary, with a tie inside one chunk and one across chunks."""
     n = 201088
     logits = rng.standard_normal(n).astype(np.float32)
-    logits[[5000, 150000]] = 9.0  # a tie: the lower index wins
-    return {"logits": logits, "out": np.zeros(1, np.uint32), "n": n}, (1,)
+    logits[[5000, 5001, 150000]] = 9.0
+    groups = -(-n // ARGMAX_CHUNK)
+    return {"values": logits, "indices": np.zeros(1, np.uint32), "best": np.zeros(groups, np.float32),
+            "best_index": np.zeros(groups, np.uint32), "n": n, "chunk": ARGMAX_CHUNK, "direct": 1}, (groups,)
+
+
+def _argmax_check(values, indices, best, best_index, n, chunk, direct):
+    chunks = [values[i:i + chunk] for i in range(0, n, chunk)]
+    return {"best": np.array([c.max() for c in chunks]),
+            "best_index": np.array([i * chunk + int(np.argmax(c)) for i, c in enumerate(chunks)])}
 
 
 register("embed_q8_0", embed, _embed_check(Q8_0), _embed_example(Q8_0), 0)
 register("embed_f16", embed.specialize(FORMAT=F16), _embed_check(F16), _embed_example(F16), 0)
 register("embed_f32", embed.specialize(FORMAT=F32), _embed_check(F32), _embed_example(F32), 0)
-register("argmax", argmax, lambda logits, out, n: {"out": np.array([int(np.argmax(logits))])}, _argmax_example, 0)
+def _argmax_winners_example(rng: np.random.Generator):
+    """The second pass: one workgroup over 197 winners, their indices looked up."""
+    groups = 197
+    best = rng.standard_normal(groups).astype(np.float32)
+    best[[3, 150]] = 9.0  # equal winners: the lower index wins, not the lower position
+    indices = rng.permutation(201088)[:groups].astype(np.uint32)
+    return {"values": best, "indices": indices, "best": np.zeros(1, np.float32), "best_index": np.zeros(1, np.uint32),
+            "n": groups, "chunk": groups, "direct": 0}, (1,)
+
+
+def _argmax_winners_check(values, indices, best, best_index, n, chunk, direct):
+    top = values.max()
+    return {"best": np.array([top]), "best_index": np.array([indices[values == top].min()])}
+
+
+register("argmax", argmax, _argmax_check, _argmax_example, 0)
+register("argmax_winners", argmax, _argmax_winners_check, _argmax_winners_example, 0)
