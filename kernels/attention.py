@@ -69,16 +69,18 @@ def attention(q: Array[f32], k_cache: Array[u32], v_cache: Array[u32], sinks: Ar
         correction = gpu.exp(m - new_m)
         total *= correction
         acc *= correction
-        for c in range(HD):
-            if base + c < end:
-                p = gpu.exp(scores[c] - new_m)
-                at = ((base + c) * a.kv_heads + g) * HD + t
-                if KV_F16 == 1:
-                    vd = half_of(v_cache[at >> 1], at)
-                else:
-                    vd = gpu.bitcast(f32, v_cache[at])
-                total += p
-                acc += p * vd
+        gpu.barrier()  # every invocation has read the scores: replace them by their weights
+        scores[t] = gpu.exp(score - new_m) if j < end else 0.0  # one exp a key, not one per invocation
+        gpu.barrier()
+        for c in range(min(HD, end - base)):
+            p = scores[c]
+            at = ((base + c) * a.kv_heads + g) * HD + t
+            if KV_F16 == 1:
+                vd = half_of(v_cache[at >> 1], at)
+            else:
+                vd = gpu.bitcast(f32, v_cache[at])
+            total += p
+            acc += p * vd
         m = new_m
         gpu.barrier()
     splits = gpu.num_workgroups().y
