@@ -195,7 +195,7 @@ def cases(rng, quick: bool):
 
         def attention_args(c, f16=f16):
             cache = attention.cache_words(rng.standard_normal((n_ctx, 8, 64)).astype(np.float32), f16)
-            return {"q": rng.standard_normal(q_dim).astype(np.float32), "k_cache": cache, "v_cache": cache.copy(),
+            return {"q": rng.standard_normal(q_dim).astype(np.float32), "k_cache": cache.reshape(-1, 4), "v_cache": cache,
                     "sinks": np.zeros(64, np.float32), "out": np.zeros(q_dim, np.float32),
                     "partial": np.zeros(64 * splits * 66, np.float32),
                     "a": (64, 8, n_ctx - 1, 0, 0.125, attention.SPLIT_KEYS)}
@@ -203,10 +203,11 @@ def cases(rng, quick: bool):
         yield Case(f"attention pos 4095 {'f16' if f16 else 'f32'} cache (split-K)",
                    attention.attention.specialize(KV_F16=int(f16)), fixed((64, splits)), attention_args,
                    2 * cache_bytes + 8 * q_dim, f"64 heads, 4096 keys, {splits} splits")
-    partial = rng.standard_normal(64 * 16 * 66).astype(np.float32)
+    splits = 4096 // attention.SPLIT_KEYS
+    partial = rng.standard_normal(64 * splits * 66).astype(np.float32)
     yield Case("attention_combine", attention.attention_combine, fixed((64,)),
                lambda c: {"partial": partial, "sinks": np.zeros(64, np.float32), "out": np.zeros(q_dim, np.float32),
-                          "splits": 16}, partial.nbytes + 4 * q_dim, "64 heads, 16 splits")
+                          "splits": splits}, partial.nbytes + 4 * q_dim, f"64 heads, {splits} splits")
     yield Case("swiglu", moe.swiglu, fixed((-(-4 * ffn // 64),)),
                lambda c: {"gate": rng.standard_normal(4 * ffn).astype(np.float32),
                           "up": rng.standard_normal(4 * ffn).astype(np.float32), "out": np.zeros(4 * ffn, np.float32)},
