@@ -114,19 +114,32 @@ def attention(q: Array[f32], k_cache: Array[vec4u], v_cache: Array[u32], sinks: 
 @kernel(workgroup_size=("HD",))
 def attention_combine(partial: Array[f32], sinks: Array[f32], out: RW[Array[f32]], splits: u32,
                       HD: Const[u32] = 64):
-    """Merge the split-K partials of each head with its sink: out = sum acc e^(m - M) / (sum l e^(m - M) + e^(sink - M))."""
+    """Merge the split-K partials of each head with its sink: out = sum acc e^(m - M) / (sum l e^(m - M) + e^(sink - M)).
+    Each split's weight e^(m - M) is computed once (by one invocation, into workgroup memory), not
+    once per dimension."""
+    scratch = gpu.shared(f32, HD)
+    weights = gpu.shared(f32, HD)
     h = gpu.workgroup_id().x
     t = gpu.local_id().x
-    top = sinks[h]
-    for s in range(splits):
-        top = max(top, partial[(h * splits + s) * (HD + 2) + HD])
-    total = gpu.exp(sinks[h] - top)
+    own = f32(-3.0e38)
+    for s in range(t, splits, HD):
+        own = max(own, partial[(h * splits + s) * (HD + 2) + HD])
+    top = max(gpu.workgroup_max(scratch, own), sinks[h])
+    own_total = f32(0.0)
     acc = f32(0.0)
-    for s in range(splits):
-        at = (h * splits + s) * (HD + 2)
-        weight = gpu.exp(partial[at + HD] - top)
-        total += partial[at + HD + 1] * weight
-        acc += partial[at + t] * weight
+    for base in range(0, splits, HD):
+        s = base + t
+        w = f32(0.0)
+        if s < splits:
+            at = (h * splits + s) * (HD + 2)
+            w = gpu.exp(partial[at + HD] - top)
+            own_total += partial[at + HD + 1] * w
+        weights[t] = w
+        gpu.barrier()
+        for c in range(min(HD, splits - base)):
+            acc += partial[(h * splits + base + c) * (HD + 2) + t] * weights[c]
+        gpu.barrier()
+    total = gpu.workgroup_sum(scratch, own_total) + gpu.exp(sinks[h] - top)
     out[h * HD + t] = acc / total
 
 
@@ -232,7 +245,7 @@ def _check(f16: bool):
 
 
 def _combine_example(rng: np.random.Generator):
-    heads, hd, splits = 8, 64, 3
+    heads, hd, splits = 8, 64, 70  # more splits than invocations: two rounds
     partial = rng.standard_normal((heads, splits, hd + 2)).astype(np.float32)
     partial[..., hd + 1] = rng.uniform(1, 5, (heads, splits))  # sums of exponentials are positive
     return {"partial": partial.reshape(-1), "sinks": rng.standard_normal(heads).astype(np.float32),
