@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from dsl import Array, Kernel, RW, gpu, kernel, u32, vec4u
-from host.native import Prepared, default_device, prepare
+from host.native import default_device, encode_pass, prepare
 from kernels import activations, attention, embed, matvec, moe, mxfp4, norm, packed, rope
 from kernels.formats import BF16, F32
 from kernels.launching import grid_for, words
@@ -77,7 +77,7 @@ def timed(case: Case, kern: Kernel | None = None) -> dict:
     preps = [prepare(kern, case.grid(kern), case.args(c)) for c in range(copies_for(case.nbytes) if case.rotate else 1)]
 
     def seconds(repeat: int) -> float:
-        encoded = encode(preps, repeat)
+        encoded = encode_pass(preps, repeat)
         t0 = time.perf_counter()
         preps[0].submit(encoded)
         preps[0].wait()
@@ -94,19 +94,6 @@ def timed(case: Case, kern: Kernel | None = None) -> dict:
     best = min(seconds(repeat) for _ in range(TRIALS)) / repeat  # clocks and neighbours only slow a run down
     return {"name": case.name, "shape": case.shape, "bytes": case.nbytes, "copies": len(preps),
             "us": round(best * 1e6, 2), "gbps": round(case.nbytes / best / 1e9, 2)}
-
-
-def encode(preps: list[Prepared], repeat: int):
-    """`repeat` dispatches in one compute pass, cycling through the prepared copies."""
-    encoder = preps[0].dev.device.create_command_encoder()
-    compute = encoder.begin_compute_pass()
-    compute.set_pipeline(preps[0].pipeline)
-    for i in range(repeat):
-        p = preps[i % len(preps)]
-        compute.set_bind_group(0, p.bind_group)
-        compute.dispatch_workgroups(*p.counts)
-    compute.end()
-    return encoder.finish()
 
 
 def stream_case(rng, nbytes: int, groups: int) -> Case:

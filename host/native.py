@@ -196,24 +196,12 @@ class Prepared:
         self.dev, self.kernel, self.pipeline, self.bind_group = dev, kernel, pipeline, bind_group
         self.counts, self.outputs = counts, outputs
 
-    def encode(self, repeat: int = 1):
-        """A command buffer of `repeat` dispatches in one compute pass."""
-        encoder = self.dev.device.create_command_encoder()
-        compute = encoder.begin_compute_pass()
-        compute.set_pipeline(self.pipeline)
-        compute.set_bind_group(0, self.bind_group)
-        if all(self.counts):
-            for _ in range(repeat):
-                compute.dispatch_workgroups(*self.counts)
-        compute.end()
-        return encoder.finish()
-
     def submit(self, commands) -> None:
         self.dev.device.queue.submit([commands])
 
     def run(self, repeat: int = 1) -> None:
         """Submit `repeat` dispatches in one compute pass."""
-        self.submit(self.encode(repeat))
+        self.submit(encode_pass([self], repeat))
 
     def wait(self) -> None:
         """Block until the GPU has finished what was submitted (a small read-back waits for it)."""
@@ -227,6 +215,21 @@ class Prepared:
     def read(self) -> dict:
         queue = self.dev.device.queue
         return {p.name: _unpack_array(p.type, queue.read_buffer(buf), shape) for p, buf, shape in self.outputs}
+
+
+def encode_pass(preps: list[Prepared], repeat: int):
+    """A command buffer of `repeat` dispatches in one compute pass, cycling through prepared
+    launches of one kernel (a benchmark's copies of the weights); an empty grid dispatches nothing."""
+    encoder = preps[0].dev.device.create_command_encoder()
+    compute = encoder.begin_compute_pass()
+    compute.set_pipeline(preps[0].pipeline)
+    for i in range(repeat):
+        p = preps[i % len(preps)]
+        if all(p.counts):
+            compute.set_bind_group(0, p.bind_group)
+            compute.dispatch_workgroups(*p.counts)
+    compute.end()
+    return encoder.finish()
 
 
 @typechecked

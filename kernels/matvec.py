@@ -162,18 +162,18 @@ def run(raw, x: np.ndarray, rows: int, cols: int, fmt: int = Q8_0, bias: np.ndar
     x = np.ascontiguousarray(x, np.float32)
     b = np.zeros(rows, np.float32) if bias is None else np.ascontiguousarray(bias, np.float32)
     y = np.zeros(rows, np.float32)
-    element = 1 if fmt == Q8_0 else row_bytes // cols  # offsets are bytes for Q8_0, elements otherwise
+    if fmt == Q8_0:  # once for every chunk: the product for this many rows, and x as it reads it
+        product = q8_0_product(int8_x, rows)
+        vector = dict(zip(("xq", "xd"), activations.quantize(x))) if int8_x else {"x": x.reshape(-1, 4)}
     for r0, n, start, shift in row_chunks(rows, row_bytes, max_binding or device_binding_limit()):
-        shape = (n, cols, shift // element, r0, int(bias is not None))
         if fmt == Q8_0:  # repacked per chunk: the file's bytes of these rows become two planes
             q, d = q8_0_planes(data[r0 * row_bytes:(r0 + n) * row_bytes], n * cols // 32)
-            product = q8_0_product(int8_x, rows)
-            vector = dict(zip(("xq", "xd"), activations.quantize(x))) if int8_x else {"x": x.reshape(-1, 4)}
-            y = product.launch(grid_for(-(-n // product.constants["ROWS"])), q=q, d=d, b=b, y=y, shape=shape,
-                               **vector)["y"]
+            y = product.launch(grid_for(-(-n // product.constants["ROWS"])), q=q, d=d, b=b, y=y,
+                               shape=(n, cols, 0, r0, int(bias is not None)), **vector)["y"]
         else:
             y = matvec.launch(grid_for(n), w=words(data[start: start + shift + n * row_bytes]), x=x, b=b, y=y,
-                              shape=shape, FORMAT=fmt)["y"]
+                              shape=(n, cols, shift // (row_bytes // cols), r0, int(bias is not None)),
+                              FORMAT=fmt)["y"]
     return y
 
 
