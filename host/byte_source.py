@@ -99,7 +99,7 @@ class HttpSource(ByteSource):
                 match = _CONTENT_RANGE.fullmatch(content_range)
                 if not match or int(match.group(1)) != offset:
                     raise SourceError(f"{self.name}: bad Content-Range {content_range!r} for bytes {offset}-{last}")
-                data = await resp.content.read(length + 1)
+                data = await self._body(resp, length + 1)
         except self._aiohttp.ClientError as exc:
             raise SourceError(f"{self.name}: {exc}") from None
         except asyncio.TimeoutError:
@@ -109,6 +109,19 @@ class HttpSource(ByteSource):
         if len(data) != length:
             raise SourceError(f"{self.name}: asked for {length} bytes at {offset}, got {len(data)}")
         return data, None if match.group(3) == "*" else int(match.group(3))
+
+    @staticmethod
+    async def _body(resp, limit: int) -> bytes:
+        """Up to `limit` bytes of the body: one read() returns what has arrived (a chunk of the
+        stream), so read until the body ends or the limit (one byte past the range, which tells a
+        server that sent too much)."""
+        data = bytearray()
+        while len(data) < limit:
+            chunk = await resp.content.read(limit - len(data))
+            if not chunk:
+                break
+            data += chunk
+        return bytes(data)
 
     async def _probe(self) -> int:
         """The total size, from the Content-Range of a one-byte read (which also proves Range works)."""

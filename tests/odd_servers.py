@@ -1,5 +1,6 @@
 """Servers that get HTTP wrong in one way each, for the browser's friendly errors: one that
-ignores Range, one without CORS headers, one whose CORS hides Content-Range."""
+ignores Range, one without CORS headers, one whose CORS hides Content-Range; and one that is right
+but trickles a body out in small pieces, as a slow network does."""
 from __future__ import annotations
 
 import asyncio
@@ -26,6 +27,15 @@ def _app(path: Path, mode: str) -> web.Application:
         headers = {**cors, "Content-Range": f"bytes {first}-{last}/{len(data)}"}
         if mode == "no-expose":
             headers["Access-Control-Expose-Headers"] = "Content-Length"
+        if mode == "trickle":  # a reader must not take the first piece for the whole body
+            resp = web.StreamResponse(status=206, headers=headers)
+            resp.content_length = last + 1 - first
+            await resp.prepare(request)
+            for at in range(first, last + 1, 4096):
+                await resp.write(data[at:min(at + 4096, last + 1)])
+                await asyncio.sleep(0.001)
+            await resp.write_eof()
+            return resp
         return web.Response(status=206, body=data[first:last + 1], headers=headers)
 
     app = web.Application()

@@ -152,6 +152,11 @@ def test_http_source_errors(served):
         HttpSource("http://127.0.0.1:9/none.gguf")
 
 
+def test_http_source_reads_a_body_that_arrives_in_pieces(served):
+    with odd_server(served["model"], "trickle") as url, HttpSource(url) as src:
+        assert src.read(1000, 100_000) == served["data"][1000:101_000]
+
+
 def test_server_that_ignores_range_is_detected(served):
     with odd_server(served["model"], "no-range") as url:
         with pytest.raises(SourceError, match="ignores Range requests"):
