@@ -168,6 +168,14 @@ def cases(rng, quick: bool):
                     "e": (ffn, d, 0, n_e, stride)}
         yield Case(name, mxfp4.moe_matvec, rows_grid(ffn, 4), moe_args,
                    4 * ffn * d // 32 * 17 + 4 * 4 * (d + 2 * ffn), f"4x{ffn}x{d}")
+    # Every expert in one dispatch (as a prefill's tokens pick them all): the whole 141 MB tensor,
+    # where the fixed cost of a dispatch no longer hides what the kernel streams.
+    yield Case(f"moe_matvec gate/up (all {n_e} experts)", mxfp4.moe_matvec, rows_grid(ffn, n_e),
+               lambda c: {"q": q.reshape(-1), "s": s, "ids": np.arange(n_e, dtype=np.uint32),
+                          "x": rng.standard_normal(d).astype(np.float32).reshape(-1, 4),
+                          "bias": np.zeros(n_e * ffn, np.float32), "y": np.zeros(n_e * ffn, np.float32),
+                          "e": (ffn, d, 0, n_e, 0)},
+               n_e * ffn * d // 32 * 17 + 4 * (d + 2 * n_e * ffn), f"{n_e}x{ffn}x{d}")
     x = rng.standard_normal(d).astype(np.float32)
     yield Case("rmsnorm", norm.rmsnorm, fixed((1,)), lambda c: {"x": x, "w": np.ones(d, np.float32),
                                                                 "out": np.zeros(d, np.float32), "n": d, "eps": 1e-5},

@@ -12,7 +12,7 @@ from dsl import Array, Const, RW, f32, gpu, kernel, struct, u32, vec4f
 
 from .formats import byte_of, e2m1_doubled, e8m0_half
 from .launching import as_bytes, device_binding_limit, grid_for, words
-from .packed import mxfp4_dot, mxfp4_planes, mxfp4_planes_reference
+from .packed import mxfp4_dot, mxfp4_planes, mxfp4_planes_reference, mxfp4_scale, mxfp4_unplace
 from .matvec import Rows
 from .registry import register
 
@@ -73,9 +73,9 @@ def moe_matvec(q: Array[u32], s: Array[u32], ids: Array[u32], x: Array[vec4f], b
             for r in gpu.static_range(ROWS):
                 k = (rows_before + min(first + r, e.rows - 1)) * blocks + blk  # past the end: dropped below
                 w = 4 * k + 2 * half
-                acc[r] += e8m0_half(byte_of(s[k >> 2], k)) * \
+                acc[r] += mxfp4_scale(s[k >> 2], k) * \
                     (mxfp4_dot(q[w], low0, high0) + mxfp4_dot(q[w + 1], low1, high1))
-    total = gpu.workgroup_sum(scratch, acc * 32768.0)  # 2^15: mxfp4_dot's 2^-14, and e8m0_half's doubled table
+    total = gpu.workgroup_sum(scratch, acc * 32768.0)  # 2^15: mxfp4_dot's 2^-14, and the scales' doubled table
     if t < ROWS and mine and first + t < e.rows:
         row = first + t
         y[slot * e.rows + row] = total[t] + bias[expert * e.rows + row]
@@ -172,7 +172,8 @@ def _moe_example(rng: np.random.Generator):
 def _moe_check(q, s, ids, x, bias, y, e):
     rows, cols, first, count, stride = e
     n = len(q) // 4  # blocks: the file's bytes again, exponent then quants
-    raw = np.concatenate([s.view(np.uint8)[:n, None], q.view(np.uint8).reshape(n, 16)], axis=1)
+    exponents = s.view(np.uint8)[:n, None] + np.uint8(1)  # e - 1 was stored (e = 0 reads as e = 1: both denormal)
+    raw = np.concatenate([exponents, mxfp4_unplace(q).view(np.uint8).reshape(n, 16)], axis=1)
     return {"y": moe_reference(raw, ids, x.reshape(-1), bias, rows, cols, stride).reshape(-1)}
 
 

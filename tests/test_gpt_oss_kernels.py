@@ -8,7 +8,7 @@ from gguf.quants import dequantize as gguf_dequantize, quantize as gguf_quantize
 from host.byte_source import FileSource
 from host.demo_model import write_demo_model
 from host.gguf import read_gguf, read_tensor_bytes
-from kernels import attention, embed, matvec, moe, mxfp4, norm, rope
+from kernels import attention, embed, matvec, moe, mxfp4, norm, packed, rope
 from kernels.formats import F16, F32, Q8_0
 
 RNG = np.random.default_rng(11)
@@ -33,6 +33,18 @@ def test_mxfp4_of_quantized_values_matches_gguf(device):
     raw = gguf_quantize(w, Q.MXFP4)
     want = gguf_dequantize(raw, Q.MXFP4).reshape(-1)
     np.testing.assert_array_equal(mxfp4.dequantize(raw.reshape(-1), w.size), want)
+
+
+def test_mxfp4_places_move_every_code_bit_once():
+    """The placed plane keeps every bit of the file (undoing it gives the file's words back), and
+    each code lands where mxfp4_dot's masks read an f16's sign and e2m1 magnitude."""
+    bits = sorted(at + i for magnitude_at, sign_at in packed.MXFP4_PLACES for at, i in
+                  [(magnitude_at, 0), (magnitude_at, 1), (magnitude_at, 2), (sign_at, 0)])
+    assert bits == list(range(32))
+    words = RNG.integers(0, 2**32, 5000, dtype=np.uint64).astype(np.uint32)
+    np.testing.assert_array_equal(packed.mxfp4_unplace(packed.mxfp4_place(words)), words)
+    one_code = np.uint32(0xB) << np.uint32(12)  # -1.5 as the high nibble of byte 1: x[17]
+    assert packed.mxfp4_place(np.array([one_code]))[0] == (3 << 0) | (1 << 13)
 
 
 @pytest.mark.parametrize("n_expert,rows,cols,slots,stride", [(4, 7, 32, 2, 0), (8, 33, 96, 4, 96), (32, 64, 2880, 4, 0)])
