@@ -196,7 +196,7 @@ def cases(rng, quick: bool):
                     "a": (64, 8, n_ctx - 1, 0, 0.125, attention.SPLIT_KEYS)}
         cache_bytes = n_ctx * 8 * 64 * (2 if f16 else 4)
         yield Case(f"attention pos 4095 {'f16' if f16 else 'f32'} cache (split-K)",
-                   attention.attention.specialize(KV_F16=int(f16)), fixed((64, splits)), attention_args,
+                   attention.attention.specialize(KV_F16=int(f16)), fixed((8, splits)), attention_args,
                    2 * cache_bytes + 8 * q_dim, f"64 heads, 4096 keys, {splits} splits")
     splits = 4096 // attention.SPLIT_KEYS
     partial = rng.standard_normal(64 * splits * 66).astype(np.float32)

@@ -1,8 +1,9 @@
 """Decode attention of one query against the KV cache, gpt-oss style: grouped-query heads (query
 head h reads kv head h // (heads / kv_heads)), a per-head sink (a logit with no value), and an
-optional sliding window (the last `window` keys, the current one included). One workgroup per
-query head, one invocation per head dimension: keys come in tiles of HD, scored in parallel, then
-folded into a running (online) softmax. The cache holds f32 or f16 (KV_F16), in words."""
+optional sliding window (the last `window` keys, the current one included). One workgroup per kv
+head and slice of keys (split-K) serves all the query heads of that kv head: keys come in tiles of
+TILE, scored in parallel, then folded into each head's running (online) softmax; attention_combine
+merges the slices. The cache holds f32 or f16 (KV_F16), in words."""
 from __future__ import annotations
 
 import numpy as np
@@ -25,90 +26,129 @@ class Attn:
     split: u32  # keys per workgroup along the grid's y (split-K): one per y when the grid has one
 
 
-@kernel(workgroup_size=("HD",))
+WG = 256
+TILE = 32  # keys a tile: one subgroup-sized row of scores per query head
+MAX_GROUP, MAX_HD = 8, 64  # query heads a kv head, head dimension: the workgroup memory is sized for these
+
+
+@kernel(workgroup_size=(WG,))
 def attention(q: Array[f32], k_cache: Array[vec4u], v_cache: Array[u32], sinks: Array[f32], out: RW[Array[f32]],
               partial: RW[Array[f32]], a: Attn, HD: Const[u32] = 64, KV_F16: Const[u32] = 0):
-    """Workgroup (head, s) takes keys [s * split, (s + 1) * split) of the visible ones. With one
-    workgroup per head it finishes (sink included) into out; with several, it writes its running
-    softmax (acc[HD], max, sum) to partial[(head * splits + s) * (HD + 2) ...] for attention_combine."""
-    q_tile = gpu.shared(f32, HD)
-    scores = gpu.shared(f32, HD)
-    h = gpu.workgroup_id().x
+    """Workgroup (kv head g, s) takes keys [s * split, (s + 1) * split) of the visible ones for all
+    the query heads that share g (grouped-query attention reads each key and value once, not once
+    per query head). For each tile of TILE keys: the keys are copied into workgroup memory with
+    coalesced 16-byte loads while each invocation loads the tile's values of its dimension into
+    registers; invocation (head qh, key c) scores one key; each head's running (online) softmax
+    is updated; then invocation o accumulates output values o and o + WG (head o / HD, dimension
+    o % HD). Sums run four lanes wide (vec4), so that no chain of dependent additions is long.
+    With one workgroup per kv head it finishes (sinks included) into out; with several, it
+    writes each head's running softmax (acc[HD], max, sum) to partial[(head * splits + s) *
+    (HD + 2) ...] for attention_combine."""
+    q_tile = gpu.shared(vec4f, 128)  # MAX_GROUP * MAX_HD / 4
+    k_tile = gpu.shared(vec4f, 544)  # TILE rows of MAX_HD / 4 + 1 vectors: the padding spreads a column over the banks
+    weights = gpu.shared(vec4f, 64)  # MAX_GROUP * TILE / 4: scores, then their exponentials
+    rescale = gpu.shared(f32, 8)  # per head: e^(old max - new max) of this tile
+    maxima = gpu.shared(f32, 8)
+    g = gpu.workgroup_id().x
     s = gpu.workgroup_id().y
     t = gpu.local_id().x
-    g = h // (a.heads // a.kv_heads)
-    q_tile[t] = q[h * HD + t]
-    gpu.barrier()
+    group = a.heads // a.kv_heads
+    qh = t // 32  # scoring: head qh, key c of the tile
+    c = t % 32
+    for i in range(t, group * (HD // 4), WG):
+        at = g * group * HD + 4 * i
+        q_tile[i] = vec4f(q[at], q[at + 1], q[at + 2], q[at + 3])
     first = u32(0)
     if a.window > 0 and a.pos + 1 > a.window:
         first = a.pos + 1 - a.window
     lo = first + s * a.split
     end = min(lo + a.split, a.pos + 1)  # keys lo .. end - 1
-    m = f32(-3.0e38)
-    total = f32(0.0)
-    acc = f32(0.0)
-    for base in range(lo, end, HD):
-        j = base + t
+    m = f32(-3.0e38)  # the running max of head qh (scoring invocations)
+    acc = vec2f(0.0)  # outputs t and t + WG (accumulating invocations), and their heads' sums
+    total = vec2f(0.0)
+    for base in range(lo, end, 32):
+        if KV_F16 == 1:
+            for i in range(t, 32 * (HD // 8), WG):
+                row = i // (HD // 8)
+                halves = vec4u(0)
+                if base + row < end:
+                    halves = k_cache[((base + row) * a.kv_heads + g) * (HD // 8) + i % (HD // 8)]
+                k01 = gpu.unpack2x16float(halves.x)
+                k23 = gpu.unpack2x16float(halves.y)
+                k45 = gpu.unpack2x16float(halves.z)
+                k67 = gpu.unpack2x16float(halves.w)
+                at = row * 17 + 2 * (i % (HD // 8))
+                k_tile[at] = vec4f(k01.x, k01.y, k23.x, k23.y)
+                k_tile[at + 1] = vec4f(k45.x, k45.y, k67.x, k67.y)
+        else:
+            for i in range(t, 32 * (HD // 4), WG):
+                row = i // (HD // 4)
+                key = vec4f(0.0)
+                if base + row < end:
+                    key = gpu.bitcast(vec4f, k_cache[((base + row) * a.kv_heads + g) * (HD // 4) + i % (HD // 4)])
+                k_tile[row * 17 + i % (HD // 4)] = key
+        # The values of dimension t % HD (both of an invocation's outputs have it: HD divides WG),
+        # all loads issued here, so that their latency passes while the keys are scored.
+        values = gpu.array(f32, 32)
+        for k in gpu.static_range(32):
+            at = (min(base + k, end - 1) * a.kv_heads + g) * HD + t % HD  # keys past the end: weight 0
+            if KV_F16 == 1:
+                values[k] = half_of(v_cache[at >> 1], at)
+            else:
+                values[k] = gpu.bitcast(f32, v_cache[at])
+        gpu.barrier()  # the tile is in; the previous tile's weights are used up
         score = f32(-3.0e38)
-        if j < end:
-            # Invocation t scores key j: its row is contiguous, read 16 bytes a load (uncoalesced across
-            # invocations, so the fewer load instructions the better: 4x fewer than word loads).
-            dot = f32(0.0)
-            if KV_F16 == 1:
-                row = (j * a.kv_heads + g) * (HD // 8)
-                for d in range(HD // 8):
-                    w = k_cache[row + d]
-                    k01 = gpu.unpack2x16float(w.x)
-                    k23 = gpu.unpack2x16float(w.y)
-                    k45 = gpu.unpack2x16float(w.z)
-                    k67 = gpu.unpack2x16float(w.w)
-                    at = 8 * d
-                    dot += gpu.dot(vec4f(k01.x, k01.y, k23.x, k23.y),
-                                   vec4f(q_tile[at], q_tile[at + 1], q_tile[at + 2], q_tile[at + 3])) + \
-                        gpu.dot(vec4f(k45.x, k45.y, k67.x, k67.y),
-                                vec4f(q_tile[at + 4], q_tile[at + 5], q_tile[at + 6], q_tile[at + 7]))
-            else:
-                row = (j * a.kv_heads + g) * (HD // 4)
-                for d in range(HD // 4):
-                    at = 4 * d
-                    dot += gpu.dot(gpu.bitcast(vec4f, k_cache[row + d]),
-                                   vec4f(q_tile[at], q_tile[at + 1], q_tile[at + 2], q_tile[at + 3]))
-            score = dot * a.scale
-        scores[t] = score
+        if qh < group and base + c < end:
+            dot = vec4f(0.0)
+            for j in gpu.static_range(16):
+                if j < HD // 4:
+                    dot += q_tile[qh * (HD // 4) + j] * k_tile[c * 17 + j]
+            score = (dot.x + dot.y + dot.z + dot.w) * a.scale
+        if qh < group:
+            weights[qh * 8 + c // 4][c % 4] = score
         gpu.barrier()
-        tile_max = scores[0]
-        for c in range(1, HD):
-            tile_max = max(tile_max, scores[c])
-        new_m = max(m, tile_max)
-        correction = gpu.exp(m - new_m)
-        total *= correction
-        acc *= correction
-        gpu.barrier()  # every invocation has read the scores: replace them by their weights
-        scores[t] = gpu.exp(score - new_m) if j < end else 0.0  # one exp a key, not one per invocation
+        tile_max = vec4f(-3.0e38)
+        if qh < group:
+            for k in gpu.static_range(8):
+                tile_max = max(tile_max, weights[qh * 8 + k])
+        gpu.barrier()  # every scoring invocation has its head's max: replace scores by weights
+        if qh < group:
+            new_m = max(m, max(max(tile_max.x, tile_max.y), max(tile_max.z, tile_max.w)))
+            weights[qh * 8 + c // 4][c % 4] = gpu.exp(score - new_m) if base + c < end else 0.0  # one exp a key
+            if c == 0:
+                rescale[qh] = gpu.exp(m - new_m)
+                maxima[qh] = new_m
+            m = new_m
         gpu.barrier()
-        for c in range(min(HD, end - base)):
-            p = scores[c]
-            at = ((base + c) * a.kv_heads + g) * HD + t
-            if KV_F16 == 1:
-                vd = half_of(v_cache[at >> 1], at)
-            else:
-                vd = gpu.bitcast(f32, v_cache[at])
-            total += p
-            acc += p * vd
-        m = new_m
-        gpu.barrier()
+        for o in gpu.static_range(2):
+            if t + o * WG < group * HD:
+                h = (t + o * WG) // HD
+                part = vec4f(0.0)
+                tot = vec4f(0.0)
+                for k in gpu.static_range(8):
+                    w = weights[h * 8 + k]
+                    part += w * vec4f(values[4 * k], values[4 * k + 1], values[4 * k + 2], values[4 * k + 3])
+                    tot += w
+                acc[o] = acc[o] * rescale[h] + (part.x + part.y + part.z + part.w)
+                total[o] = total[o] * rescale[h] + (tot.x + tot.y + tot.z + tot.w)
     splits = gpu.num_workgroups().y
-    if splits == 1:
-        sink = sinks[h]
-        final_m = max(m, sink)
-        total = total * gpu.exp(m - final_m) + gpu.exp(sink - final_m)
-        out[h * HD + t] = acc * gpu.exp(m - final_m) / total
-    else:
-        at = (h * splits + s) * (HD + 2)
-        partial[at + t] = acc
-        if t == 0:
-            partial[at + HD] = m
-            partial[at + HD + 1] = total
+    for o in gpu.static_range(2):
+        if t + o * WG < group * HD:
+            h = (t + o * WG) // HD
+            head = g * group + h
+            d = (t + o * WG) % HD
+            head_m = maxima[h] if end > lo else f32(-3.0e38)
+            if splits == 1:
+                sink = sinks[head]
+                final_m = max(head_m, sink)
+                out[head * HD + d] = acc[o] * gpu.exp(head_m - final_m) / \
+                    (total[o] * gpu.exp(head_m - final_m) + gpu.exp(sink - final_m))
+            else:
+                at = (head * splits + s) * (HD + 2)
+                partial[at + d] = acc[o]
+                if d == 0:
+                    partial[at + HD] = head_m
+                    partial[at + HD + 1] = total[o]
 
 
 @kernel(workgroup_size=("HD",))
@@ -136,8 +176,12 @@ def attention_combine(partial: Array[f32], sinks: Array[f32], out: RW[Array[f32]
             own_total += partial[at + HD + 1] * w
         weights[t] = w
         gpu.barrier()
-        for c in range(min(HD, splits - base)):
-            acc += partial[(h * splits + base + c) * (HD + 2) + t] * weights[c]
+        for c in range(0, min(HD, splits - base), 8):  # eight loads issued together, not one wait a split
+            part = vec4f(0.0)
+            for u in gpu.static_range(8):
+                at = (h * splits + min(base + c + u, splits - 1)) * (HD + 2) + t  # past the end: weight 0
+                part[u % 4] += partial[at] * weights[c + u]  # c + u < HD: HD is a multiple of 8
+            acc += part.x + part.y + part.z + part.w
         gpu.barrier()
     total = gpu.workgroup_sum(scratch, own_total) + gpu.exp(sinks[h] - top)
     out[h * HD + t] = acc / total
@@ -187,20 +231,28 @@ def cache_words(values: np.ndarray, f16: bool) -> np.ndarray:
 
 # -- on numpy arrays -----------------------------------------------------------------------------------
 
-SPLIT_KEYS = 128  # keys per workgroup: more workgroups for long contexts (H200, 4096 keys: 128 beat 256, 64, 32 with the combine)
+SPLIT_KEYS = 128  # keys per workgroup (H200, 4096 keys: 128 beat 64, 256 and 512, the combine included)
+
+
+def check_shape(heads: int, kv_heads: int, head_dim: int) -> None:
+    """The shapes the attention kernel's workgroup memory holds (gpt-oss: 64 heads, 8 kv heads, 64)."""
+    if head_dim not in (8, 16, 32, 64):  # keys are read 16 bytes at a time; a head dimension divides WG
+        raise ValueError(f"head_dim must be 8, 16, 32 or {MAX_HD}, got {head_dim}")
+    if heads % kv_heads or heads // kv_heads > MAX_GROUP:
+        raise ValueError(f"{heads} query heads over {kv_heads} kv heads: each kv head must serve a whole number of "
+                         f"query heads, at most {MAX_GROUP}")
 
 
 def run(q, k_cache, v_cache, sinks, pos: int, window: int, kv_heads: int, head_dim: int, f16: bool = False,
         split: int = SPLIT_KEYS):
     """k_cache, v_cache: [positions, kv_heads, head_dim] floats (stored as f16 when f16=True);
     head_dim a multiple of 8 (keys are read 16 bytes at a time)."""
-    if head_dim % 8:
-        raise ValueError(f"head_dim must be a multiple of 8, got {head_dim}")
     heads = np.asarray(q).size // head_dim
+    check_shape(heads, kv_heads, head_dim)
     visible = min(pos + 1, window) if window else pos + 1
     splits = -(-visible // split)
     sinks = np.ascontiguousarray(sinks, np.float32)
-    out = attention.launch((heads, splits), q=np.ascontiguousarray(q, np.float32),
+    out = attention.launch((kv_heads, splits), q=np.ascontiguousarray(q, np.float32),
                            k_cache=cache_words(k_cache, f16).reshape(-1, 4),
                            v_cache=cache_words(v_cache, f16), sinks=sinks, out=np.zeros(heads * head_dim, np.float32),
                            partial=np.zeros(heads * splits * (head_dim + 2), np.float32),
@@ -231,7 +283,7 @@ def _example(f16: bool, window: int, pos: int):
         return {"q": rng.standard_normal(heads * hd).astype(np.float32), "k_cache": cache_words(k, f16).reshape(-1, 4),
                 "v_cache": cache_words(v, f16), "sinks": rng.standard_normal(heads).astype(np.float32),
                 "out": np.zeros(heads * hd, np.float32), "partial": np.zeros(1, np.float32),
-                "a": (heads, kv_heads, pos, window, 1 / 8, n_ctx)}, (heads,)
+                "a": (heads, kv_heads, pos, window, 1 / 8, n_ctx)}, (kv_heads,)
     return make
 
 
