@@ -25,14 +25,14 @@ def quantize_q8(x: Array[vec4f], xq: RW[Array[vec4u]], xd: RW[Array[f32]], block
         return
     values = gpu.array(vec4f, 8)
     amax = f32(0.0)
-    for i in range(8):
+    for i in gpu.static_range(8):  # unrolled: the eight loads issue together and the values stay in registers
         values[i] = x[8 * blk + i]
         top = abs(values[i])
         amax = max(amax, max(max(top.x, top.y), max(top.z, top.w)))
     d = amax * INV_127
     inv = 1.0 / d if d > 0.0 else 0.0
     words = gpu.array(u32, 8)
-    for i in range(8):
+    for i in gpu.static_range(8):
         b = vec4u(vec4i(gpu.round(values[i] * inv))) & vec4u(255)  # two's complement bytes
         words[i] = b.x | (b.y << 8) | (b.z << 16) | (b.w << 24)
     xq[2 * blk] = vec4u(words[0], words[1], words[2], words[3])

@@ -46,10 +46,14 @@ def argmax(values: Array[f32], indices: Array[u32], best: RW[Array[f32]], best_i
     g = gpu.workgroup_id().x
     value = f32(-3.0e38)
     index = u32(0xFFFFFFFF)
-    for i in range(g * chunk + t, min(g * chunk + chunk, n), WG):
-        if values[i] > value:  # in order within an invocation: the first of equals stays
-            value = values[i]
-            index = i if direct == 1 else indices[i]
+    stop = min(g * chunk + chunk, n)
+    for i0 in range(g * chunk + t, stop, WG * 4):
+        for u in gpu.static_range(4):  # four loads in flight, not one wait a value
+            i = i0 + u * WG
+            v = values[min(i, stop - 1)]
+            if i < stop and v > value:  # in order within an invocation: the first of equals stays
+                value = v
+                index = i if direct == 1 else indices[i]
     best_values[t] = value
     best_at[t] = index
     gpu.barrier()

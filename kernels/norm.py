@@ -3,25 +3,31 @@ from __future__ import annotations
 
 import numpy as np
 
-from dsl import Array, RW, f32, gpu, kernel, u32
+from dsl import Array, RW, f32, gpu, kernel, u32, vec4f
 
 from .registry import register
 
-WG = 256
+WG, UNROLL = 256, 12  # 3072 values a trip: gpt-oss's 2880 in one
 
 
 @kernel(workgroup_size=(WG,))
 def rmsnorm(x: Array[f32], w: Array[f32], out: RW[Array[f32]], n: u32, eps: f32):
-    """Rows of n values: workgroup r normalizes x[r * n ...]."""
+    """Rows of n values: workgroup r normalizes x[r * n ...]. Each trip issues UNROLL loads an
+    invocation before it uses one (a loop that used each load at once waited for each in turn)."""
     scratch = gpu.shared(f32, WG)
     base = gpu.workgroup_id().x * n
-    acc = f32(0.0)
-    for i in range(gpu.local_id().x, n, WG):
-        acc += x[base + i] * x[base + i]
-    total = gpu.workgroup_sum(scratch, acc)
+    acc = vec4f(0.0)
+    for i0 in range(gpu.local_id().x, n, WG * UNROLL):
+        for u in gpu.static_range(UNROLL):
+            v = x[base + min(i0 + u * WG, n - 1)]
+            acc[u % 4] += v * v if i0 + u * WG < n else 0.0
+    total = gpu.workgroup_sum(scratch, acc.x + acc.y + acc.z + acc.w)
     scale = gpu.inverse_sqrt(total / f32(n) + eps)
-    for i in range(gpu.local_id().x, n, WG):
-        out[base + i] = x[base + i] * scale * w[i]
+    for i0 in range(gpu.local_id().x, n, WG * UNROLL):
+        for u in gpu.static_range(UNROLL):
+            i = i0 + u * WG
+            if i < n:
+                out[base + i] = x[base + i] * scale * w[i]
 
 
 def rmsnorm_reference(x, w, n, eps):
