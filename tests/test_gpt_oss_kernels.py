@@ -129,6 +129,15 @@ def test_attention_decode(device, f16, pos, window):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
+def test_attention_refuses_shapes_its_workgroup_cannot_hold(device):
+    k = np.zeros((4, 2, 48), np.float32)
+    with pytest.raises(ValueError, match="head_dim must be 8, 16, 32 or 64, got 48"):
+        attention.run(np.zeros(8 * 48, np.float32), k, k, np.zeros(8, np.float32), 3, 0, 2, 48)
+    k = np.zeros((4, 1, 64), np.float32)
+    with pytest.raises(ValueError, match="16 query heads over 1 kv heads"):
+        attention.run(np.zeros(16 * 64, np.float32), k, k, np.zeros(16, np.float32), 3, 0, 1, 64)
+
+
 def test_attention_at_the_demo_head_dim(device):
     heads, kv_heads, hd, pos = 8, 2, 32, 40
     k, v = RNG.standard_normal((2, pos + 1, kv_heads, hd)).astype(np.float32)
