@@ -36,11 +36,13 @@ def attention(q: Array[f32], k_cache: Array[vec4u], v_cache: Array[u32], sinks: 
               partial: RW[Array[f32]], a: Attn, HD: Const[u32] = 64, KV_F16: Const[u32] = 0):
     """Workgroup (kv head g, s) takes keys [s * split, (s + 1) * split) of the visible ones for all
     the query heads that share g (grouped-query attention reads each key and value once, not once
-    per query head). For each tile of TILE keys: the keys are copied into workgroup memory with
-    coalesced 16-byte loads while each invocation loads the tile's values of its dimension into
-    registers; invocation (head qh, key c) scores one key; each head's running (online) softmax
-    is updated; then invocation o accumulates output values o and o + WG (head o / HD, dimension
-    o % HD). Sums run four lanes wide (vec4), so that no chain of dependent additions is long.
+    per query head). Tiles of TILE keys are loaded one ahead, into registers, while the previous
+    tile is computed: the keys with coalesced 16-byte loads (then copied into workgroup memory),
+    and by invocation t the values of dimension t % HD of its share of the keys (a quarter when
+    HD is 64). Invocation (head qh, key c) scores one key; each head's running (online) softmax
+    is updated; then invocation t adds its keys' weighted values for every head. After the last
+    tile the shares are summed through workgroup memory. Scores sum four lanes wide (vec4), so
+    that no chain of dependent additions is long.
     With one workgroup per kv head it finishes (sinks included) into out; with several, it
     writes each head's running softmax (acc[HD], max, sum) to partial[(head * splits + s) *
     (HD + 2) ...] for attention_combine."""
@@ -64,91 +66,117 @@ def attention(q: Array[f32], k_cache: Array[vec4u], v_cache: Array[u32], sinks: 
     lo = first + s * a.split
     end = min(lo + a.split, a.pos + 1)  # keys lo .. end - 1
     m = f32(-3.0e38)  # the running max of head qh (scoring invocations)
-    acc = vec2f(0.0)  # outputs t and t + WG (accumulating invocations), and their heads' sums
-    total = vec2f(0.0)
-    for base in range(lo, end, 32):
-        if KV_F16 == 1:
-            for i in range(t, 32 * (HD // 8), WG):
-                row = i // (HD // 8)
-                halves = vec4u(0)
-                if base + row < end:
-                    halves = k_cache[((base + row) * a.kv_heads + g) * (HD // 8) + i % (HD // 8)]
-                k01 = gpu.unpack2x16float(halves.x)
-                k23 = gpu.unpack2x16float(halves.y)
-                k45 = gpu.unpack2x16float(halves.z)
-                k67 = gpu.unpack2x16float(halves.w)
-                at = row * 17 + 2 * (i % (HD // 8))
-                k_tile[at] = vec4f(k01.x, k01.y, k23.x, k23.y)
-                k_tile[at + 1] = vec4f(k45.x, k45.y, k67.x, k67.y)
-        else:
-            for i in range(t, 32 * (HD // 4), WG):
-                row = i // (HD // 4)
-                key = vec4f(0.0)
-                if base + row < end:
-                    key = gpu.bitcast(vec4f, k_cache[((base + row) * a.kv_heads + g) * (HD // 4) + i % (HD // 4)])
-                k_tile[row * 17 + i % (HD // 4)] = key
-        # The values of dimension t % HD (both of an invocation's outputs have it: HD divides WG),
-        # all loads issued here, so that their latency passes while the keys are scored.
-        values = gpu.array(f32, 32)
-        for k in gpu.static_range(32):
-            at = (min(base + k, end - 1) * a.kv_heads + g) * HD + t % HD  # keys past the end: weight 0
-            if KV_F16 == 1:
-                values[k] = half_of(v_cache[at >> 1], at)
-            else:
-                values[k] = gpu.bitcast(f32, v_cache[at])
-        gpu.barrier()  # the tile is in; the previous tile's weights are used up
-        score = f32(-3.0e38)
-        if qh < group and base + c < end:
-            dot = vec4f(0.0)
-            for j in gpu.static_range(16):
-                if j < HD // 4:
-                    dot += q_tile[qh * (HD // 4) + j] * k_tile[c * 17 + j]
-            score = (dot.x + dot.y + dot.z + dot.w) * a.scale
-        if qh < group:
-            weights[qh * 8 + c // 4][c % 4] = score
-        gpu.barrier()
-        tile_max = vec4f(-3.0e38)
-        if qh < group:
-            for k in gpu.static_range(8):
-                tile_max = max(tile_max, weights[qh * 8 + k])
-        gpu.barrier()  # every scoring invocation has its head's max: replace scores by weights
-        if qh < group:
-            new_m = max(m, max(max(tile_max.x, tile_max.y), max(tile_max.z, tile_max.w)))
-            weights[qh * 8 + c // 4][c % 4] = gpu.exp(score - new_m) if base + c < end else 0.0  # one exp a key
-            if c == 0:
-                rescale[qh] = gpu.exp(m - new_m)
-                maxima[qh] = new_m
-            m = new_m
-        gpu.barrier()
-        for o in gpu.static_range(2):
-            if t + o * WG < group * HD:
-                h = (t + o * WG) // HD
-                part = vec4f(0.0)
-                tot = vec4f(0.0)
+    kq = t // HD  # accumulating: keys kq * keys_each.. of each tile, dimension t % HD, for every head
+    keys_each = 32 // (WG // HD)
+    acc = gpu.array(f32, 8)
+    total = gpu.array(f32, 8)
+    next_keys = gpu.array(vec4u, 2)  # the next tile, loaded while this one is computed
+    next_values = gpu.array(f32, 8)
+    values = gpu.array(f32, 8)
+    tiles = (end - lo + 31) // 32 if end > lo else u32(0)
+    for it in range(tiles + 1):
+        if it > 0:  # tile it - 1 arrived: keys into workgroup memory, values into this invocation's registers
+            for u in gpu.static_range(2):
+                i = t + u * WG
+                if KV_F16 == 1:
+                    if i < 32 * (HD // 8):
+                        k01 = gpu.unpack2x16float(next_keys[u].x)
+                        k23 = gpu.unpack2x16float(next_keys[u].y)
+                        k45 = gpu.unpack2x16float(next_keys[u].z)
+                        k67 = gpu.unpack2x16float(next_keys[u].w)
+                        at = (i // (HD // 8)) * 17 + 2 * (i % (HD // 8))
+                        k_tile[at] = vec4f(k01.x, k01.y, k23.x, k23.y)
+                        k_tile[at + 1] = vec4f(k45.x, k45.y, k67.x, k67.y)
+                elif i < 32 * (HD // 4):
+                    k_tile[(i // (HD // 4)) * 17 + i % (HD // 4)] = gpu.bitcast(vec4f, next_keys[u])
+            for u in gpu.static_range(8):
+                values[u] = next_values[u]
+        if it < tiles:  # tile it: keys with coalesced 16-byte loads; values of dimension t % HD, keys kq * keys_each..
+            base = lo + it * 32
+            words_a_row = HD // 8 if KV_F16 == 1 else HD // 4
+            for u in gpu.static_range(2):
+                i = t + u * WG
+                row = min(base + i // words_a_row, end - 1)  # rows past the end: weight 0
+                if i < 32 * words_a_row:
+                    next_keys[u] = k_cache[(row * a.kv_heads + g) * words_a_row + i % words_a_row]
+            for u in gpu.static_range(8):
+                if u < keys_each:
+                    at = (min(base + kq * keys_each + u, end - 1) * a.kv_heads + g) * HD + t % HD
+                    if KV_F16 == 1:
+                        next_values[u] = half_of(v_cache[at >> 1], at)
+                    else:
+                        next_values[u] = gpu.bitcast(f32, v_cache[at])
+        if it > 0:
+            base = lo + (it - 1) * 32
+            gpu.barrier()  # the tile is in; the previous tile's weights are used up
+            score = f32(-3.0e38)
+            if qh < group and base + c < end:
+                dot = vec4f(0.0)
+                for j in gpu.static_range(16):
+                    if j < HD // 4:
+                        dot += q_tile[qh * (HD // 4) + j] * k_tile[c * 17 + j]
+                score = (dot.x + dot.y + dot.z + dot.w) * a.scale
+            if qh < group:
+                weights[qh * 8 + c // 4][c % 4] = score
+            gpu.barrier()
+            tile_max = vec4f(-3.0e38)
+            if qh < group:
                 for k in gpu.static_range(8):
-                    w = weights[h * 8 + k]
-                    part += w * vec4f(values[4 * k], values[4 * k + 1], values[4 * k + 2], values[4 * k + 3])
-                    tot += w
-                acc[o] = acc[o] * rescale[h] + (part.x + part.y + part.z + part.w)
-                total[o] = total[o] * rescale[h] + (tot.x + tot.y + tot.z + tot.w)
+                    tile_max = max(tile_max, weights[qh * 8 + k])
+            gpu.barrier()  # every scoring invocation has its head's max: replace scores by weights
+            if qh < group:
+                new_m = max(m, max(max(tile_max.x, tile_max.y), max(tile_max.z, tile_max.w)))
+                weights[qh * 8 + c // 4][c % 4] = gpu.exp(score - new_m) if base + c < end else 0.0  # one exp a key
+                if c == 0:
+                    rescale[qh] = gpu.exp(m - new_m)
+                    maxima[qh] = new_m
+                m = new_m
+            gpu.barrier()
+            for h in gpu.static_range(8):  # every head, from this invocation's keys
+                if h < group:
+                    part = f32(0.0)
+                    tot = f32(0.0)
+                    for u in gpu.static_range(8):
+                        if u < keys_each:
+                            i = h * 32 + kq * keys_each + u
+                            w = weights[i // 4][i % 4]
+                            part += w * values[u]
+                            tot += w
+                    acc[h] = acc[h] * rescale[h] + part
+                    total[h] = total[h] * rescale[h] + tot
+    # Each head's sums are spread over the WG / HD key groups: gather them (k_tile is free now).
+    gpu.barrier()
+    for h in gpu.static_range(8):
+        if h < group:
+            i = (kq * 8 + h) * HD + t % HD
+            k_tile[i // 4][i % 4] = acc[h]
+            if t % HD == 0:
+                weights[(kq * 8 + h) // 4][h % 4] = total[h]
+    gpu.barrier()
     splits = gpu.num_workgroups().y
     for o in gpu.static_range(2):
         if t + o * WG < group * HD:
             h = (t + o * WG) // HD
             head = g * group + h
             d = (t + o * WG) % HD
+            head_acc = f32(0.0)
+            head_total = f32(0.0)
+            for share in range(WG // HD):
+                i = (share * 8 + h) * HD + d
+                head_acc += k_tile[i // 4][i % 4]
+                head_total += weights[(share * 8 + h) // 4][h % 4]
             head_m = maxima[h] if end > lo else f32(-3.0e38)
             if splits == 1:
                 sink = sinks[head]
                 final_m = max(head_m, sink)
-                out[head * HD + d] = acc[o] * gpu.exp(head_m - final_m) / \
-                    (total[o] * gpu.exp(head_m - final_m) + gpu.exp(sink - final_m))
+                out[head * HD + d] = head_acc * gpu.exp(head_m - final_m) / \
+                    (head_total * gpu.exp(head_m - final_m) + gpu.exp(sink - final_m))
             else:
                 at = (head * splits + s) * (HD + 2)
-                partial[at + d] = acc[o]
+                partial[at + d] = head_acc
                 if d == 0:
                     partial[at + HD] = head_m
-                    partial[at + HD + 1] = total[o]
+                    partial[at + HD + 1] = head_total
 
 
 @kernel(workgroup_size=("HD",))
