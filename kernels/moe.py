@@ -13,31 +13,41 @@ from .registry import register
 ALPHA, LIMIT = 1.702, 7.0
 
 
-@kernel(workgroup_size=(1,))
+ROUTER_WG = 64
+MAX_EXPERTS = 256  # the router's workgroup memory holds this many logits
+
+
+@kernel(workgroup_size=(ROUTER_WG,))
 def router_topk(logits: Array[f32], ids: RW[Array[u32]], weights: RW[Array[f32]], n_expert: u32, k: u32):
-    """Pick the k largest logits (ties: the lower index), in descending order, then softmax them."""
-    for s in range(k):
-        best = u32(0)
-        best_value = f32(-3.0e38)
-        found = False
-        for e in range(n_expert):
-            taken = False
-            for p in range(s):
-                if ids[p] == e:
-                    taken = True
-            if not taken and (not found or logits[e] > best_value):
-                best = e
-                best_value = logits[e]
-                found = True
-        ids[s] = best
-        weights[s] = best_value
-    top = weights[0]
-    total = f32(0.0)
-    for s in range(k):
-        weights[s] = gpu.exp(weights[s] - top)
-        total += weights[s]
-    for s in range(k):
-        weights[s] = weights[s] / total
+    """The k largest logits (ties: the lower index) in descending order, then a softmax over them.
+    Invocation e ranks expert e by counting the experts ahead of it, all in parallel (one
+    invocation walking the logits k times waited on every load in turn); the experts of rank
+    below k write themselves at their rank."""
+    values = gpu.shared(f32, 256)  # MAX_EXPERTS
+    ranks = gpu.shared(u32, 256)
+    picked = gpu.shared(f32, 256)  # the logit of rank r
+    t = gpu.local_id().x
+    for e in range(t, n_expert, ROUTER_WG):
+        values[e] = logits[e]
+    gpu.barrier()
+    for e in range(t, n_expert, ROUTER_WG):
+        v = values[e]
+        rank = u32(0)
+        for o in range(n_expert):
+            if values[o] > v or (values[o] == v and o < e):
+                rank += 1
+        ranks[e] = rank
+        if rank < k:
+            picked[rank] = v
+    gpu.barrier()
+    for e in range(t, n_expert, ROUTER_WG):
+        rank = ranks[e]
+        if rank < k:
+            total = f32(0.0)
+            for r in range(k):
+                total += gpu.exp(picked[r] - picked[0])
+            ids[rank] = e
+            weights[rank] = gpu.exp(values[e] - picked[0]) / total
 
 
 @func
@@ -88,6 +98,8 @@ def combine_reference(x, expert_out, weights, d, k):
 
 def route(logits, k: int):
     n = len(logits)
+    if not 1 <= k <= n <= MAX_EXPERTS:
+        raise ValueError(f"the router picks 1 to {n} of at most {MAX_EXPERTS} experts, got k = {k} of {n}")
     out = router_topk.launch((1,), logits=np.ascontiguousarray(logits, np.float32), ids=np.zeros(k, np.uint32),
                              weights=np.zeros(k, np.float32), n_expert=n, k=k)
     return out["ids"], out["weights"]

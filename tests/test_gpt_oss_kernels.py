@@ -160,6 +160,22 @@ def test_kv_append_then_attention(device, f16):
     np.testing.assert_array_equal(v_words.view(dtype).astype(np.float32), vs.reshape(-1).astype(dtype).astype(np.float32))
 
 
+@pytest.mark.parametrize("n_expert,k", [(8, 4), (100, 7), (256, 1)])  # the demo's 8; more experts than invocations
+def test_router_at_other_sizes(device, n_expert, k):
+    logits = np.round(RNG.standard_normal(n_expert), 1).astype(np.float32)  # rounded: many ties
+    ids, weights = moe.route(logits, k)
+    want_ids, want_w = moe.router_reference(logits, k)
+    assert list(ids) == list(want_ids)
+    np.testing.assert_allclose(weights, want_w, rtol=1e-6)
+
+
+def test_router_refuses_what_it_cannot_pick(device):
+    with pytest.raises(ValueError, match="the router picks 1 to 300 of at most 256 experts"):
+        moe.route(np.zeros(300, np.float32), 4)
+    with pytest.raises(ValueError, match="got k = 9 of 8"):
+        moe.route(np.zeros(8, np.float32), 9)
+
+
 def test_router_swiglu_and_combine(device):
     logits = RNG.standard_normal(32).astype(np.float32)
     logits[[3, 20]] = 4.0  # a tie: the lower index comes first
