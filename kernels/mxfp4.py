@@ -14,6 +14,7 @@ from .formats import byte_of, e2m1_doubled, e8m0_half
 from .launching import as_bytes, device_binding_limit, grid_for, words
 from .packed import mxfp4_dot, mxfp4_planes, mxfp4_planes_reference, mxfp4_scale, mxfp4_unplace
 from .matvec import Rows
+from .moe import swiglu_one, swiglu_reference
 from .registry import register
 
 WG = 64
@@ -46,13 +47,15 @@ class Experts:
 
 @kernel(workgroup_size=("WG",))
 def moe_matvec(q: Array[u32], s: Array[u32], ids: Array[u32], x: Array[vec4f], bias: Array[f32],
-               y: RW[Array[f32]], e: Experts, WG: Const[u32] = 32, ROWS: Const[u32] = 4):
+               y: RW[Array[f32]], e: Experts, WG: Const[u32] = 32, ROWS: Const[u32] = 4, SWIGLU: Const[u32] = 0):
     """y[slot, row] = W[ids[slot]][row] . x_slot + bias[ids[slot], row] from packed planes
     (kernels/packed.py): workgroup (ROWS rows, slot); two invocations share a block, two quant
     words each, so a subgroup's x loads are nearly contiguous (one invocation a block was slower,
     four too: more scale decoding); each invocation's sixteen x values serve every row, whose
     loads issue together (gpu.static_range); codes are decoded by bit moves (packed.mxfp4_dot). A
-    workgroup whose expert lies in another part of the tensor does nothing."""
+    workgroup whose expert lies in another part of the tensor does nothing. With SWIGLU, the rows
+    are the gate and up tensors' rows interleaved (gate r, up r: moe_gate_up makes them so) and
+    y[slot, r] = SwiGLU(gate r, up r): both halves of the expert's first layer in one dispatch."""
     scratch = gpu.shared(vec4f, WG)
     first = gpu.workgroup_id().x * ROWS
     slot = gpu.workgroup_id().y
@@ -76,7 +79,12 @@ def moe_matvec(q: Array[u32], s: Array[u32], ids: Array[u32], x: Array[vec4f], b
                 acc[r] += mxfp4_scale(s[k >> 2], k) * \
                     (mxfp4_dot(q[w], low0, high0) + mxfp4_dot(q[w + 1], low1, high1))
     total = gpu.workgroup_sum(scratch, acc * 32768.0)  # 2^15: mxfp4_dot's 2^-14, and the scales' doubled table
-    if t < ROWS and mine and first + t < e.rows:
+    if SWIGLU == 1:
+        if 2 * t < ROWS and mine and first + 2 * t + 1 < e.rows:
+            row = first + 2 * t
+            y[slot * (e.rows // 2) + row // 2] = swiglu_one(total[2 * t] + bias[expert * e.rows + row],
+                                                            total[2 * t + 1] + bias[expert * e.rows + row + 1])
+    elif t < ROWS and mine and first + t < e.rows:
         row = first + t
         y[slot * e.rows + row] = total[t] + bias[expert * e.rows + row]
 
@@ -128,25 +136,59 @@ def moe(raw, ids, x, bias, n_expert: int, rows: int, cols: int, x_stride: int = 
     """The selected experts' products, [len(ids), rows]. `raw` is the whole expert tensor
     (n_expert x rows x cols/32 blocks); it is bound whole when it fits the device's binding limit
     (or `max_binding`), else in parts of whole experts, one dispatch each."""
-    data = as_bytes(raw)
+    return _expert_products([raw], [bias], ids, x, n_expert, rows, cols, x_stride, max_binding)
+
+
+def moe_gate_up(raw_gate, raw_up, ids, x, bias_gate, bias_up, n_expert: int, rows: int, cols: int,
+                max_binding: int | None = None) -> np.ndarray:
+    """SwiGLU(gate x + bias_gate, up x + bias_up) of the selected experts, [len(ids), rows], in one
+    dispatch a part: on upload the two tensors' planes are interleaved row by row (gate r, up r),
+    so one workgroup reads both rows and writes their SwiGLU."""
+    return _expert_products([raw_gate, raw_up], [bias_gate, bias_up], ids, x, n_expert, rows, cols, 0, max_binding)
+
+
+def interleave_rows(planes: list[np.ndarray], count: int, rows: int) -> np.ndarray:
+    """Per-expert rows of several tensors' planes (block-ordered [count * rows * blocks, ...]),
+    interleaved row by row: tensor 0's row r, tensor 1's row r, ..."""
+    per_row = planes[0].reshape(count, rows, -1, *planes[0].shape[1:])
+    return np.stack([p.reshape(per_row.shape) for p in planes], axis=2).reshape(-1, *planes[0].shape[1:])
+
+
+def _expert_products(raws: list, biases: list, ids, x, n_expert: int, rows: int, cols: int, x_stride: int,
+                     max_binding: int | None) -> np.ndarray:
+    """One expert tensor (moe) or the gate and up pair (moe_gate_up, rows interleaved, SWIGLU)."""
+    datas = [as_bytes(raw) for raw in raws]
     expert_bytes = rows * cols // 32 * 17
-    if len(data) < n_expert * expert_bytes:
-        raise ValueError(f"{n_expert} experts of {rows} x {cols} MXFP4 need {n_expert * expert_bytes} bytes")
-    per_part = ((max_binding or device_binding_limit()) - 8) // expert_bytes
+    for data in datas:
+        if len(data) < n_expert * expert_bytes:
+            raise ValueError(f"{n_expert} experts of {rows} x {cols} MXFP4 need {n_expert * expert_bytes} bytes")
+    per_part = ((max_binding or device_binding_limit()) - 8) // (expert_bytes * len(raws))
     if per_part < 1:
-        raise ValueError(f"one expert ({expert_bytes} bytes) does not fit a binding")
+        raise ValueError(f"one expert ({expert_bytes * len(raws)} bytes) does not fit a binding")
     ids = np.ascontiguousarray(ids, np.uint32)
     x4 = np.ascontiguousarray(x, np.float32).reshape(-1, 4)
-    bias = np.ascontiguousarray(bias, np.float32)
+    bias = interleave_rows([np.ascontiguousarray(b, np.float32) for b in biases], n_expert, rows)
+    kern = moe_matvec.specialize(SWIGLU=1) if len(raws) == 2 else moe_matvec
     y = np.zeros(len(ids) * rows, np.float32)
+    blocks = rows * cols // 32  # an expert's
     for first in range(0, n_expert, per_part):
         count = min(per_part, n_expert - first)
         if not np.any((ids >= first) & (ids < first + count)):
             continue
-        q, s = mxfp4_planes(data[first * expert_bytes:(first + count) * expert_bytes], count * rows * cols // 32)
-        y = moe_matvec.launch((-(-rows // MOE_ROWS), len(ids)), q=q.reshape(-1), s=s, ids=ids, x=x4, bias=bias, y=y,
-                              e=(rows, cols, first, count, x_stride))["y"]
+        planes = [mxfp4_planes(data[first * expert_bytes:(first + count) * expert_bytes], count * blocks)
+                  for data in datas]
+        q = interleave_rows([p[0] for p in planes], count, rows)
+        exponents = interleave_rows([p[1].view(np.uint8)[:count * blocks] for p in planes], count, rows)
+        s = np.zeros(-(-exponents.size // 4) * 4, np.uint8)
+        s[:exponents.size] = exponents
+        y = kern.launch((-(-rows * len(raws) // MOE_ROWS), len(ids)), q=q.reshape(-1), s=s.view(np.uint32), ids=ids,
+                        x=x4, bias=bias, y=y, e=(rows * len(raws), cols, first, count, x_stride))["y"]
     return y.reshape(len(ids), rows)
+
+
+def moe_gate_up_reference(raw_gate, raw_up, ids, x, bias_gate, bias_up, rows: int, cols: int) -> np.ndarray:
+    return swiglu_reference(moe_reference(raw_gate, ids, x, bias_gate, rows, cols, 0),
+                            moe_reference(raw_up, ids, x, bias_up, rows, cols, 0))
 
 
 # -- the library's self-check -------------------------------------------------------------------------
@@ -169,12 +211,35 @@ def _moe_example(rng: np.random.Generator):
         (-(-rows // MOE_ROWS), slots)
 
 
+def _file_blocks(q, s) -> np.ndarray:
+    """Packed planes back into the file's 17-byte blocks, exponent then quants."""
+    n = len(q) // 4
+    exponents = s.view(np.uint8)[:n, None] + np.uint8(1)  # e - 1 was stored (e = 0 reads as e = 1: both denormal)
+    return np.concatenate([exponents, mxfp4_unplace(q).view(np.uint8).reshape(n, 16)], axis=1)
+
+
 def _moe_check(q, s, ids, x, bias, y, e):
     rows, cols, first, count, stride = e
-    n = len(q) // 4  # blocks: the file's bytes again, exponent then quants
-    exponents = s.view(np.uint8)[:n, None] + np.uint8(1)  # e - 1 was stored (e = 0 reads as e = 1: both denormal)
-    raw = np.concatenate([exponents, mxfp4_unplace(q).view(np.uint8).reshape(n, 16)], axis=1)
-    return {"y": moe_reference(raw, ids, x.reshape(-1), bias, rows, cols, stride).reshape(-1)}
+    return {"y": moe_reference(_file_blocks(q, s), ids, x.reshape(-1), bias, rows, cols, stride).reshape(-1)}
+
+
+def _gate_up_example(rng: np.random.Generator):
+    n_expert, rows, cols, slots = 8, 12, 96, 4
+    planes = [mxfp4_planes_reference(random_mxfp4(rng, n_expert * rows * cols // 32), n_expert * rows * cols // 32)
+              for _ in range(2)]
+    exponents = interleave_rows([p[1].view(np.uint8)[:n_expert * rows * cols // 32] for p in planes], n_expert, rows)
+    return {"q": interleave_rows([p[0] for p in planes], n_expert, rows).reshape(-1), "s": exponents.view(np.uint32),
+            "ids": rng.permutation(n_expert)[:slots].astype(np.uint32),
+            "x": rng.standard_normal(cols).astype(np.float32).reshape(-1, 4),
+            "bias": rng.standard_normal(2 * n_expert * rows).astype(np.float32),
+            "y": np.zeros(slots * rows, np.float32), "e": (2 * rows, cols, 0, n_expert, 0)}, \
+        (-(-2 * rows // MOE_ROWS), slots)
+
+
+def _gate_up_check(q, s, ids, x, bias, y, e):
+    rows, cols, first, count, stride = e  # rows: gate and up interleaved
+    both = moe_reference(_file_blocks(q, s), ids, x.reshape(-1), bias, rows, cols, 0)
+    return {"y": swiglu_reference(both[:, 0::2], both[:, 1::2]).reshape(-1)}
 
 
 def _dequantize_example(rng: np.random.Generator):
@@ -186,3 +251,4 @@ def _dequantize_example(rng: np.random.Generator):
 register("mxfp4_dequantize", mxfp4_dequantize, lambda w, out, shape: {"out": dequantize_reference(w, shape[1])},
          _dequantize_example, 0)
 register("moe_matvec", moe_matvec, _moe_check, _moe_example, 1e-3)
+register("moe_gate_up", moe_matvec.specialize(SWIGLU=1), _gate_up_check, _gate_up_example, 1e-3)

@@ -60,6 +60,20 @@ def test_expert_products_read_only_the_selected_experts(device, n_expert, rows, 
     np.testing.assert_array_equal(mxfp4.moe(poisoned.reshape(-1), ids, x, bias, n_expert, rows, cols, stride), got)
 
 
+@pytest.mark.parametrize("n_expert,rows,cols,max_binding", [(4, 6, 64, None), (8, 33, 96, 3 * 2 * 33 * 3 * 17 + 8),
+                                                             (32, 64, 2880, None)])
+def test_gate_and_up_with_swiglu_in_one_dispatch(device, n_expert, rows, cols, max_binding):
+    """moe_gate_up against the two products and SwiGLU of the references (and split in parts of
+    three experts a binding, gate and up together)."""
+    gate, up = (mxfp4.random_mxfp4(RNG, n_expert * rows * cols // 32) for _ in range(2))
+    ids = RNG.permutation(n_expert)[:4].astype(np.uint32)
+    x = RNG.standard_normal(cols).astype(np.float32)
+    b_gate, b_up = RNG.standard_normal((2, n_expert * rows)).astype(np.float32)
+    got = mxfp4.moe_gate_up(gate, up, ids, x, b_gate, b_up, n_expert, rows, cols, max_binding=max_binding)
+    want = mxfp4.moe_gate_up_reference(gate, up, ids, x, b_gate, b_up, rows, cols)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+
+
 def test_expert_tensor_of_the_real_size_is_split_in_two_bindings(device):
     """ffn_*_exps of gpt-oss-20b: 32 experts of 2880 x 2880, 141,004,800 bytes > a 128 MiB binding."""
     n_expert, rows, cols = 32, 2880, 2880
