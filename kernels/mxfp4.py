@@ -120,6 +120,12 @@ def moe_reference(raw, ids, x, bias, rows: int, cols: int, x_stride: int) -> np.
     return np.array(out)
 
 
+def moe_gate_up_reference(raw_gate, raw_up, ids, x, bias_gate, bias_up, rows: int, cols: int) -> np.ndarray:
+    """[slots, rows] in float64: SwiGLU of the gate and up products."""
+    return swiglu_reference(moe_reference(raw_gate, ids, x, bias_gate, rows, cols, 0),
+                            moe_reference(raw_up, ids, x, bias_up, rows, cols, 0))
+
+
 # -- on numpy arrays -----------------------------------------------------------------------------------
 
 def dequantize(raw, n_values: int) -> np.ndarray:
@@ -184,11 +190,6 @@ def _expert_products(raws: list, biases: list, ids, x, n_expert: int, rows: int,
         y = kern.launch((-(-rows * len(raws) // MOE_ROWS), len(ids)), q=q.reshape(-1), s=s.view(np.uint32), ids=ids,
                         x=x4, bias=bias, y=y, e=(rows * len(raws), cols, first, count, x_stride))["y"]
     return y.reshape(len(ids), rows)
-
-
-def moe_gate_up_reference(raw_gate, raw_up, ids, x, bias_gate, bias_up, rows: int, cols: int) -> np.ndarray:
-    return swiglu_reference(moe_reference(raw_gate, ids, x, bias_gate, rows, cols, 0),
-                            moe_reference(raw_up, ids, x, bias_up, rows, cols, 0))
 
 
 # -- the library's self-check -------------------------------------------------------------------------
