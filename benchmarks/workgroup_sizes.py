@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         for wg in (32, 64, 128, 256):
             for rows in ((1, 2, 4) if "ROWS" in consts else (None,)):
+                if rows == 1 and case.kernel.constants.get("SWIGLU") == 1:
+                    continue  # SwiGLU pairs rows (gate r, up r)
                 values = {"WG": wg} if rows is None else {"WG": wg, "ROWS": rows}
                 r = timed(case, case.kernel.specialize(**values))
                 results.append({**r, "workgroup_size": wg, "rows": rows})
