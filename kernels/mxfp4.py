@@ -53,9 +53,9 @@ def moe_matvec(q: Array[u32], s: Array[u32], ids: Array[u32], x: Array[vec4f], b
     words each, so a subgroup's x loads are nearly contiguous (one invocation a block was slower,
     four too: more scale decoding); each invocation's sixteen x values serve every row, whose
     loads issue together (gpu.static_range); codes are decoded by bit moves (packed.mxfp4_dot). A
-    workgroup whose expert lies in another part of the tensor does nothing. With SWIGLU (ROWS even), the rows
-    are the gate and up tensors' rows interleaved (gate r, up r: moe_gate_up makes them so) and
-    y[slot, r] = SwiGLU(gate r, up r): both halves of the expert's first layer in one dispatch."""
+    workgroup whose expert lies in another part of the tensor does nothing. With SWIGLU (ROWS
+    even), the rows are the gate and up tensors' rows interleaved (gate r, up r: moe_gate_up makes
+    them so) and y[slot, r] = SwiGLU(gate r, up r): the expert's first layer in one dispatch."""
     scratch = gpu.shared(vec4f, WG)
     first = gpu.workgroup_id().x * ROWS
     slot = gpu.workgroup_id().y
