@@ -132,7 +132,9 @@ def cases(rng, quick: bool):
     """The cases at gpt-oss-20b's shapes (smaller with --quick)."""
     d, q_dim, vocab, n_expert, ffn = 2880, 4096, (8192 if quick else 201088), 32, 2880
     for int8_x in (False, True):
-        for name, rows, cols in (("attn_q", q_dim, d), ("attn_output", d, q_dim), ("output", vocab, d)):
+        # attn_k and attn_v are 512 rows; attn_qkv is the three tensors' rows in one product
+        for name, rows, cols in (("attn_q", q_dim, d), ("attn_k", 512, d), ("attn_qkv", q_dim + 1024, d),
+                                 ("attn_output", d, q_dim), ("output", vocab, d)):
             product = matvec.q8_0_product(int8_x, rows)
             def q8_args(c, rows=rows, cols=cols, int8_x=int8_x):
                 q, dd = packed.q8_0_planes_reference(q8_rows(rng, rows, cols), rows * cols // 32)
