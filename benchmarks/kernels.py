@@ -171,10 +171,9 @@ def cases(rng, quick: bool):
         yield Case(name, mxfp4.moe_matvec, rows_grid(ffn, 4), moe_args,
                    4 * ffn * d // 32 * 17 + 4 * 4 * (d + 2 * ffn), f"4x{ffn}x{d}")
     # Gate and up in one dispatch, SwiGLU applied: the rows of two tensors interleaved.
-    up_q, up_s = packed.mxfp4_planes_reference(mxfp4.random_mxfp4(rng, n_e * ffn * d // 32), n_e * ffn * d // 32)
-    blocks = n_e * ffn * d // 32
-    pair_q = mxfp4.interleave_rows([q, up_q], n_e, ffn).reshape(-1)
-    pair_s = mxfp4.interleave_rows([s.view(np.uint8)[:blocks], up_s.view(np.uint8)[:blocks]], n_e, ffn).view(np.uint32)
+    up = packed.mxfp4_planes_reference(mxfp4.random_mxfp4(rng, n_e * ffn * d // 32), n_e * ffn * d // 32)
+    pair_q, pair_s = mxfp4.interleave_planes([(q, s), up], n_e, ffn)
+    pair_q = pair_q.reshape(-1)
     yield Case("moe_gate_up gate+up+SwiGLU (4 of 32 experts)", mxfp4.moe_matvec.specialize(SWIGLU=1),
                rows_grid(2 * ffn, 4),
                lambda c: {"q": pair_q, "s": pair_s, "ids": ((np.array([3, 1, 2, 0]) + 4 * c) % n_e).astype(np.uint32),

@@ -29,6 +29,9 @@ class Attn:
 WG = 256
 TILE = 32  # keys a tile: one subgroup-sized row of scores per query head
 MAX_GROUP, MAX_HD = 8, 64  # query heads a kv head, head dimension: the workgroup memory is sized for these
+TILE_VECS, HD_VECS = TILE // 4, MAX_HD // 4  # a head's scores, a key row, in vec4s
+K_ROW = HD_VECS + 1  # a key row in workgroup memory: its padding vector spreads a column over the banks
+MAX_SHARE = TILE * MAX_HD // WG  # keys of a tile whose values one invocation holds (HD 64: a quarter)
 
 
 @kernel(workgroup_size=(WG,))
@@ -46,17 +49,17 @@ def attention(q: Array[f32], k_cache: Array[vec4u], v_cache: Array[u32], sinks: 
     With one workgroup per kv head it finishes (sinks included) into out; with several, it
     writes each head's running softmax (acc[HD], max, sum) to partial[(head * splits + s) *
     (HD + 2) ...] for attention_combine."""
-    q_tile = gpu.shared(vec4f, 128)  # MAX_GROUP * MAX_HD / 4
-    k_tile = gpu.shared(vec4f, 544)  # TILE rows of MAX_HD / 4 + 1 vectors: the padding spreads a column over the banks
-    weights = gpu.shared(vec4f, 64)  # MAX_GROUP * TILE / 4: scores, then their exponentials
-    rescale = gpu.shared(f32, 8)  # per head: e^(old max - new max) of this tile
-    maxima = gpu.shared(f32, 8)
+    q_tile = gpu.shared(vec4f, MAX_GROUP * HD_VECS)
+    k_tile = gpu.shared(vec4f, TILE * K_ROW)
+    weights = gpu.shared(vec4f, MAX_GROUP * TILE_VECS)  # scores, then their exponentials
+    rescale = gpu.shared(f32, MAX_GROUP)  # per head: e^(old max - new max) of this tile
+    maxima = gpu.shared(f32, MAX_GROUP)
     g = gpu.workgroup_id().x
     s = gpu.workgroup_id().y
     t = gpu.local_id().x
     group = a.heads // a.kv_heads
-    qh = t // 32  # scoring: head qh, key c of the tile
-    c = t % 32
+    qh = t // TILE  # scoring: head qh, key c of the tile
+    c = t % TILE
     for i in range(t, group * (HD // 4), WG):
         at = g * group * HD + 4 * i
         q_tile[i] = vec4f(q[at], q[at + 1], q[at + 2], q[at + 3])
@@ -67,39 +70,39 @@ def attention(q: Array[f32], k_cache: Array[vec4u], v_cache: Array[u32], sinks: 
     end = min(lo + a.split, a.pos + 1)  # keys lo .. end - 1
     m = f32(-3.0e38)  # the running max of head qh (scoring invocations)
     kq = t // HD  # accumulating: keys kq * keys_each.. of each tile, dimension t % HD, for every head
-    keys_each = 32 // (WG // HD)
-    acc = gpu.array(f32, 8)
-    total = gpu.array(f32, 8)
+    keys_each = TILE // (WG // HD)
+    acc = gpu.array(f32, MAX_GROUP)
+    total = gpu.array(f32, MAX_GROUP)
     next_keys = gpu.array(vec4u, 2)  # the next tile, loaded while this one is computed
-    next_values = gpu.array(f32, 8)
-    values = gpu.array(f32, 8)
-    tiles = (end - lo + 31) // 32 if end > lo else u32(0)
+    next_values = gpu.array(f32, MAX_SHARE)
+    values = gpu.array(f32, MAX_SHARE)
+    tiles = (end - lo + TILE - 1) // TILE if end > lo else u32(0)
     for it in range(tiles + 1):
         if it > 0:  # tile it - 1 arrived: keys into workgroup memory, values into this invocation's registers
             for u in gpu.static_range(2):
                 i = t + u * WG
                 if KV_F16 == 1:
-                    if i < 32 * (HD // 8):
+                    if i < TILE * (HD // 8):
                         k01 = gpu.unpack2x16float(next_keys[u].x)
                         k23 = gpu.unpack2x16float(next_keys[u].y)
                         k45 = gpu.unpack2x16float(next_keys[u].z)
                         k67 = gpu.unpack2x16float(next_keys[u].w)
-                        at = (i // (HD // 8)) * 17 + 2 * (i % (HD // 8))
+                        at = (i // (HD // 8)) * K_ROW + 2 * (i % (HD // 8))
                         k_tile[at] = vec4f(k01.x, k01.y, k23.x, k23.y)
                         k_tile[at + 1] = vec4f(k45.x, k45.y, k67.x, k67.y)
-                elif i < 32 * (HD // 4):
-                    k_tile[(i // (HD // 4)) * 17 + i % (HD // 4)] = gpu.bitcast(vec4f, next_keys[u])
-            for u in gpu.static_range(8):
+                elif i < TILE * (HD // 4):
+                    k_tile[(i // (HD // 4)) * K_ROW + i % (HD // 4)] = gpu.bitcast(vec4f, next_keys[u])
+            for u in gpu.static_range(MAX_SHARE):
                 values[u] = next_values[u]
         if it < tiles:  # tile it: keys with coalesced 16-byte loads; values of dimension t % HD, keys kq * keys_each..
-            base = lo + it * 32
+            base = lo + it * TILE
             words_a_row = HD // 8 if KV_F16 == 1 else HD // 4
             for u in gpu.static_range(2):
                 i = t + u * WG
                 row = min(base + i // words_a_row, end - 1)  # rows past the end: weight 0
-                if i < 32 * words_a_row:
+                if i < TILE * words_a_row:
                     next_keys[u] = k_cache[(row * a.kv_heads + g) * words_a_row + i % words_a_row]
-            for u in gpu.static_range(8):
+            for u in gpu.static_range(MAX_SHARE):
                 if u < keys_each:
                     at = (min(base + kq * keys_each + u, end - 1) * a.kv_heads + g) * HD + t % HD
                     if KV_F16 == 1:
@@ -107,38 +110,38 @@ def attention(q: Array[f32], k_cache: Array[vec4u], v_cache: Array[u32], sinks: 
                     else:
                         next_values[u] = gpu.bitcast(f32, v_cache[at])
         if it > 0:
-            base = lo + (it - 1) * 32
+            base = lo + (it - 1) * TILE
             gpu.barrier()  # the tile is in; the previous tile's weights are used up
             score = f32(-3.0e38)
             if qh < group and base + c < end:
                 dot = vec4f(0.0)
-                for j in gpu.static_range(16):
+                for j in gpu.static_range(HD_VECS):
                     if j < HD // 4:
-                        dot += q_tile[qh * (HD // 4) + j] * k_tile[c * 17 + j]
+                        dot += q_tile[qh * (HD // 4) + j] * k_tile[c * K_ROW + j]
                 score = (dot.x + dot.y + dot.z + dot.w) * a.scale
             if qh < group:
-                weights[qh * 8 + c // 4][c % 4] = score
+                weights[qh * TILE_VECS + c // 4][c % 4] = score
             gpu.barrier()
             tile_max = vec4f(-3.0e38)
             if qh < group:
-                for k in gpu.static_range(8):
-                    tile_max = max(tile_max, weights[qh * 8 + k])
+                for k in gpu.static_range(TILE_VECS):
+                    tile_max = max(tile_max, weights[qh * TILE_VECS + k])
             gpu.barrier()  # every scoring invocation has its head's max: replace scores by weights
             if qh < group:
                 new_m = max(m, max(max(tile_max.x, tile_max.y), max(tile_max.z, tile_max.w)))
-                weights[qh * 8 + c // 4][c % 4] = gpu.exp(score - new_m) if base + c < end else 0.0  # one exp a key
+                weights[qh * TILE_VECS + c // 4][c % 4] = gpu.exp(score - new_m) if base + c < end else 0.0  # one exp a key
                 if c == 0:
                     rescale[qh] = gpu.exp(m - new_m)
                     maxima[qh] = new_m
                 m = new_m
             gpu.barrier()
-            for h in gpu.static_range(8):  # every head, from this invocation's keys
+            for h in gpu.static_range(MAX_GROUP):  # every head, from this invocation's keys
                 if h < group:
                     part = f32(0.0)
                     tot = f32(0.0)
-                    for u in gpu.static_range(8):
+                    for u in gpu.static_range(MAX_SHARE):
                         if u < keys_each:
-                            i = h * 32 + kq * keys_each + u
+                            i = h * TILE + kq * keys_each + u
                             w = weights[i // 4][i % 4]
                             part += w * values[u]
                             tot += w
@@ -146,12 +149,12 @@ def attention(q: Array[f32], k_cache: Array[vec4u], v_cache: Array[u32], sinks: 
                     total[h] = total[h] * rescale[h] + tot
     # Each head's sums are spread over the WG / HD key groups: gather them (k_tile is free now).
     gpu.barrier()
-    for h in gpu.static_range(8):
+    for h in gpu.static_range(MAX_GROUP):
         if h < group:
-            i = (kq * 8 + h) * HD + t % HD
+            i = (kq * MAX_GROUP + h) * HD + t % HD
             k_tile[i // 4][i % 4] = acc[h]
             if t % HD == 0:
-                weights[(kq * 8 + h) // 4][h % 4] = total[h]
+                weights[(kq * MAX_GROUP + h) // 4][h % 4] = total[h]
     gpu.barrier()
     splits = gpu.num_workgroups().y
     for o in gpu.static_range(2):
@@ -162,9 +165,9 @@ def attention(q: Array[f32], k_cache: Array[vec4u], v_cache: Array[u32], sinks: 
             head_acc = f32(0.0)
             head_total = f32(0.0)
             for share in range(WG // HD):
-                i = (share * 8 + h) * HD + d
+                i = (share * MAX_GROUP + h) * HD + d
                 head_acc += k_tile[i // 4][i % 4]
-                head_total += weights[(share * 8 + h) // 4][h % 4]
+                head_total += weights[(share * MAX_GROUP + h) // 4][h % 4]
             head_m = maxima[h] if end > lo else f32(-3.0e38)
             if splits == 1:
                 sink = sinks[head]

@@ -127,9 +127,6 @@ def _argmax_check(values, indices, best, best_index, n, chunk, direct):
             "best_index": np.array([i * chunk + int(np.argmax(c)) for i, c in enumerate(chunks)])}
 
 
-register("embed_q8_0", embed, _embed_check(Q8_0), _embed_example(Q8_0), 0)
-register("embed_f16", embed.specialize(FORMAT=F16), _embed_check(F16), _embed_example(F16), 0)
-register("embed_f32", embed.specialize(FORMAT=F32), _embed_check(F32), _embed_example(F32), 0)
 def _argmax_winners_example(rng: np.random.Generator):
     """The second pass: one workgroup over 197 winners, their indices looked up."""
     groups = 197
@@ -145,5 +142,8 @@ def _argmax_winners_check(values, indices, best, best_index, n, chunk, direct):
     return {"best": np.array([top]), "best_index": np.array([indices[values == top].min()])}
 
 
+register("embed_q8_0", embed, _embed_check(Q8_0), _embed_example(Q8_0), 0)
+register("embed_f16", embed.specialize(FORMAT=F16), _embed_check(F16), _embed_example(F16), 0)
+register("embed_f32", embed.specialize(FORMAT=F32), _embed_check(F32), _embed_example(F32), 0)
 register("argmax", argmax, _argmax_check, _argmax_example, 0)
 register("argmax_winners", argmax, _argmax_winners_check, _argmax_winners_example, 0)

@@ -12,7 +12,7 @@ from dsl import Array, Const, RW, f32, gpu, kernel, struct, u32, vec4f
 
 from .formats import byte_of, e2m1_doubled, e8m0_half
 from .launching import as_bytes, device_binding_limit, grid_for, words
-from .packed import mxfp4_dot, mxfp4_planes, mxfp4_planes_reference, mxfp4_scale, mxfp4_unplace
+from .packed import exponent_words, mxfp4_dot, mxfp4_planes, mxfp4_planes_reference, mxfp4_scale, mxfp4_unplace
 from .matvec import Rows
 from .moe import swiglu_one, swiglu_reference
 from .registry import register
@@ -89,8 +89,6 @@ def moe_matvec(q: Array[u32], s: Array[u32], ids: Array[u32], x: Array[vec4f], b
         y[slot * e.rows + row] = total[t] + bias[expert * e.rows + row]
 
 
-
-
 # -- numpy references ---------------------------------------------------------------------------------
 
 def e8m0_half_reference(e: np.ndarray) -> np.ndarray:
@@ -160,6 +158,14 @@ def interleave_rows(planes: list[np.ndarray], count: int, rows: int) -> np.ndarr
     return np.stack([p.reshape(per_row.shape) for p in planes], axis=2).reshape(-1, *planes[0].shape[1:])
 
 
+def interleave_planes(planes: list[tuple[np.ndarray, np.ndarray]], count: int,
+                      rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Several tensors' packed planes (quants, exponent words) of `count` experts, rows interleaved."""
+    blocks = len(planes[0][0])
+    return (interleave_rows([q for q, _ in planes], count, rows),
+            exponent_words(interleave_rows([s.view(np.uint8)[:blocks] for _, s in planes], count, rows)))
+
+
 def _expert_products(raws: list, biases: list, ids, x, n_expert: int, rows: int, cols: int, x_stride: int,
                      max_binding: int | None) -> np.ndarray:
     """One expert tensor (moe) or the gate and up pair (moe_gate_up, rows interleaved, SWIGLU)."""
@@ -181,13 +187,9 @@ def _expert_products(raws: list, biases: list, ids, x, n_expert: int, rows: int,
         count = min(per_part, n_expert - first)
         if not np.any((ids >= first) & (ids < first + count)):
             continue
-        planes = [mxfp4_planes(data[first * expert_bytes:(first + count) * expert_bytes], count * blocks)
-                  for data in datas]
-        q = interleave_rows([p[0] for p in planes], count, rows)
-        exponents = interleave_rows([p[1].view(np.uint8)[:count * blocks] for p in planes], count, rows)
-        s = np.zeros(-(-exponents.size // 4) * 4, np.uint8)
-        s[:exponents.size] = exponents
-        y = kern.launch((-(-rows * len(raws) // MOE_ROWS), len(ids)), q=q.reshape(-1), s=s.view(np.uint32), ids=ids,
+        parts = [data[first * expert_bytes:(first + count) * expert_bytes] for data in datas]
+        q, s = interleave_planes([mxfp4_planes(part, count * blocks) for part in parts], count, rows)
+        y = kern.launch((-(-rows * len(raws) // MOE_ROWS), len(ids)), q=q.reshape(-1), s=s, ids=ids,
                         x=x4, bias=bias, y=y, e=(rows * len(raws), cols, first, count, x_stride))["y"]
     return y.reshape(len(ids), rows)
 
@@ -226,10 +228,9 @@ def _moe_check(q, s, ids, x, bias, y, e):
 
 def _gate_up_example(rng: np.random.Generator):
     n_expert, rows, cols, slots = 8, 12, 96, 4
-    planes = [mxfp4_planes_reference(random_mxfp4(rng, n_expert * rows * cols // 32), n_expert * rows * cols // 32)
-              for _ in range(2)]
-    exponents = interleave_rows([p[1].view(np.uint8)[:n_expert * rows * cols // 32] for p in planes], n_expert, rows)
-    return {"q": interleave_rows([p[0] for p in planes], n_expert, rows).reshape(-1), "s": exponents.view(np.uint32),
+    q, s = interleave_planes([mxfp4_planes_reference(random_mxfp4(rng, n_expert * rows * cols // 32),
+                                                     n_expert * rows * cols // 32) for _ in range(2)], n_expert, rows)
+    return {"q": q.reshape(-1), "s": s,
             "ids": rng.permutation(n_expert)[:slots].astype(np.uint32),
             "x": rng.standard_normal(cols).astype(np.float32).reshape(-1, 4),
             "bias": rng.standard_normal(2 * n_expert * rows).astype(np.float32),

@@ -13,8 +13,9 @@ order:
   the float. Its denormal scales (e = 0, 1: below 2^-126, which NVIDIA's driver flushes to zero
   anyway) read as zero.
 
-Same information as the file, no precision change but those denormal scales. One repack invocation reads 68 bytes (17 words: two
-Q8_0 or four MXFP4 blocks) and writes 64 bytes of quants and one word of scales."""
+Same information as the file, no precision change but those denormal scales. One repack invocation
+reads 68 bytes (17 words: two Q8_0 or four MXFP4 blocks) and writes 64 bytes of quants and one word
+of scales."""
 from __future__ import annotations
 
 import numpy as np
@@ -136,9 +137,15 @@ def q8_0_planes_reference(raw, n_blocks: int) -> tuple[np.ndarray, np.ndarray]:
 def mxfp4_planes_reference(raw, n_blocks: int) -> tuple[np.ndarray, np.ndarray]:
     """(placed quants as [n_blocks, 4] u32, exponents less one, four a word)."""
     blocks = as_bytes(raw)[: n_blocks * MXFP4_BLOCK].reshape(-1, MXFP4_BLOCK)
-    exponents = np.zeros(-(-n_blocks // 4) * 4, np.uint8)
-    exponents[:n_blocks] = np.maximum(blocks[:, 0], 1) - 1
-    return mxfp4_place(blocks[:, 1:].copy().view(np.uint32).reshape(-1, 4)), exponents.view(np.uint32)
+    quants = mxfp4_place(blocks[:, 1:].copy().view(np.uint32).reshape(-1, 4))
+    return quants, exponent_words(np.maximum(blocks[:, 0], 1) - 1)
+
+
+def exponent_words(exponents: np.ndarray) -> np.ndarray:
+    """An MXFP4 exponent plane's bytes four a word, the last word zero-padded."""
+    out = np.zeros(-(-exponents.size // 4) * 4, np.uint8)
+    out[:exponents.size] = exponents.reshape(-1)
+    return out.view(np.uint32)
 
 
 def _nibble_shifts():
