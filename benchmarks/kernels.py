@@ -23,7 +23,7 @@ import numpy as np
 
 from dsl import Array, Kernel, RW, gpu, kernel, u32, vec4u
 from host.native import default_device, encode_pass, prepare
-from kernels import activations, attention, embed, matvec, moe, mxfp4, norm, packed, rope
+from kernels import activations, attention, embed, launching, matvec, moe, mxfp4, norm, packed, rope
 from kernels.formats import BF16, F32
 from kernels.launching import grid_for, words
 
@@ -162,33 +162,47 @@ def cases(rng, quick: bool):
     n_e = 4 if quick else n_expert
     experts = mxfp4.random_mxfp4(rng, n_e * ffn * d // 32)
     q, s = packed.mxfp4_planes_reference(experts, n_e * ffn * d // 32)
-    for name, stride in (("moe_matvec gate/up (4 of 32 experts)", 0), ("moe_matvec down (4 of 32 experts)", d)):
+    q = q.reshape(-1, 2)
+
+    def x_half(n: int) -> tuple[np.ndarray, float]:
+        return mxfp4.x_half_words(rng.standard_normal(n).astype(np.float32))
+
+    f32_arithmetic = launching.arithmetic(mxfp4.moe_matvec, False) if "shader-f16" in default_device().features else None
+    for name, stride, kern in (("moe_matvec gate/up (4 of 32 experts)", 0, mxfp4.moe_matvec),
+                               ("moe_matvec down (4 of 32 experts)", d, mxfp4.moe_matvec),
+                               ("moe_matvec gate/up f32 arithmetic (4 of 32 experts)", 0, f32_arithmetic)):
+        if kern is None:
+            continue  # no shader-f16: the case above already ran the f32 variant
+
         def moe_args(c, stride=stride):  # copy c reads other experts: 8 copies cover all 32
-            return {"q": q.reshape(-1), "s": s, "ids": ((np.array([3, 1, 2, 0]) + 4 * c) % n_e).astype(np.uint32),
-                    "x": rng.standard_normal(4 * d).astype(np.float32).reshape(-1, 4),
+            x, x_scale = x_half(4 * d)
+            return {"q": q, "s": s, "ids": ((np.array([3, 1, 2, 0]) + 4 * c) % n_e).astype(np.uint32), "x": x,
                     "bias": np.zeros(n_e * ffn, np.float32), "y": np.zeros(4 * ffn, np.float32),
-                    "e": (ffn, d, 0, n_e, stride)}
-        yield Case(name, mxfp4.moe_matvec, rows_grid(ffn, 4), moe_args,
-                   4 * ffn * d // 32 * 17 + 4 * 4 * (d + 2 * ffn), f"4x{ffn}x{d}")
+                    "e": (ffn, d, 0, n_e, stride, x_scale)}
+        yield Case(name, kern, rows_grid(ffn, 4), moe_args, 4 * ffn * d // 32 * 17 + 4 * 2 * d + 4 * 4 * 2 * ffn,
+                   f"4x{ffn}x{d}")
     # Gate and up in one dispatch, SwiGLU applied: the rows of two tensors interleaved.
     up = packed.mxfp4_planes_reference(mxfp4.random_mxfp4(rng, n_e * ffn * d // 32), n_e * ffn * d // 32)
     pair_q, pair_s = mxfp4.interleave_planes([(q, s), up], n_e, ffn)
-    pair_q = pair_q.reshape(-1)
+    pair_q = pair_q.reshape(-1, 2)
+    x, x_scale = x_half(d)
     yield Case("moe_gate_up gate+up+SwiGLU (4 of 32 experts)", mxfp4.moe_matvec.specialize(SWIGLU=1),
                rows_grid(2 * ffn, 4),
                lambda c: {"q": pair_q, "s": pair_s, "ids": ((np.array([3, 1, 2, 0]) + 4 * c) % n_e).astype(np.uint32),
-                          "x": rng.standard_normal(d).astype(np.float32).reshape(-1, 4),
-                          "bias": np.zeros(2 * n_e * ffn, np.float32), "y": np.zeros(4 * ffn, np.float32),
-                          "e": (2 * ffn, d, 0, n_e, 0)},
-               2 * 4 * ffn * d // 32 * 17 + 4 * (d + 3 * 4 * ffn), f"2x4x{ffn}x{d}")
+                          "x": x, "bias": np.zeros(2 * n_e * ffn, np.float32), "y": np.zeros(4 * ffn, np.float32),
+                          "e": (2 * ffn, d, 0, n_e, 0, x_scale)},
+               2 * 4 * ffn * d // 32 * 17 + 2 * d + 4 * 3 * 4 * ffn, f"2x4x{ffn}x{d}")
     # Every expert in one dispatch (as a prefill's tokens pick them all): the whole 141 MB tensor,
     # where the fixed cost of a dispatch no longer hides what the kernel streams.
     yield Case(f"moe_matvec gate/up (all {n_e} experts)", mxfp4.moe_matvec, rows_grid(ffn, n_e),
-               lambda c: {"q": q.reshape(-1), "s": s, "ids": np.arange(n_e, dtype=np.uint32),
-                          "x": rng.standard_normal(d).astype(np.float32).reshape(-1, 4),
+               lambda c: {"q": q, "s": s, "ids": np.arange(n_e, dtype=np.uint32), "x": x,
                           "bias": np.zeros(n_e * ffn, np.float32), "y": np.zeros(n_e * ffn, np.float32),
-                          "e": (ffn, d, 0, n_e, 0)},
-               n_e * ffn * d // 32 * 17 + 4 * (d + 2 * n_e * ffn), f"{n_e}x{ffn}x{d}")
+                          "e": (ffn, d, 0, n_e, 0, x_scale)},
+               n_e * ffn * d // 32 * 17 + 2 * d + 4 * 2 * n_e * ffn, f"{n_e}x{ffn}x{d}")
+    yield Case("half_words (the down product's x)", activations.half_words, fixed(grid_for(-(-ffn // activations.WG))),
+               lambda c: {"x": rng.standard_normal(4 * ffn).astype(np.float32).reshape(-1, 4),
+                          "out": np.zeros((ffn, 2), np.uint32), "scale": 64.0, "n4": ffn},
+               4 * 4 * ffn + 2 * 4 * ffn, f"4x{ffn}")
     yield Case("router_topk", moe.router_topk, fixed((1,)),
                lambda c: {"logits": rng.standard_normal(n_expert).astype(np.float32), "ids": np.zeros(4, np.uint32),
                           "weights": np.zeros(4, np.float32), "n_expert": n_expert, "k": 4},

@@ -35,6 +35,19 @@ def device_binding_limit() -> int:
     return default_device().limits["max-storage-buffer-binding-size"]
 
 
+def arithmetic(kernel, f16: bool | None):
+    """The kernel's variant that computes in f16 (True) or in f32 (False), with the most other
+    features the adapter offers; None: the adapter's best variant."""
+    if f16 is None:
+        return kernel
+    from host.native import default_device  # noqa: PLC0415
+    have = default_device().features
+    usable = [v for v in kernel.variants if ("shader-f16" in v.features) == f16 and v.features <= have]
+    if not usable:
+        raise ValueError(f"{kernel.name} has no {'f16' if f16 else 'f32'} variant this adapter can run")
+    return max(usable, key=lambda v: len(v.features))
+
+
 def row_chunks(rows: int, row_bytes: int, limit: int) -> Iterator[tuple[int, int, int, int]]:
     """(first row, rows, first byte, byte offset of the first row inside the chunk's words) for
     chunks of whole rows that fit a binding of `limit` bytes (with room for alignment and padding)."""

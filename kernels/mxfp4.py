@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from dsl import Array, Const, RW, f32, gpu, kernel, struct, u32, vec4f
+from dsl import Array, Const, RW, f32, gpu, kernel, struct, u32, vec2h, vec2u, vec4f, vec4u
 
 from .formats import byte_of, e2m1_doubled, e8m0_half
-from .launching import as_bytes, device_binding_limit, grid_for, words
-from .packed import exponent_words, mxfp4_dot, mxfp4_planes, mxfp4_planes_reference, mxfp4_scale, mxfp4_unplace
+from .launching import arithmetic, as_bytes, device_binding_limit, grid_for, words
+from .activations import half_scale, half_words_reference, half_words_values
+from .packed import (exponent_words, mxfp4_dot, mxfp4_dot_half, mxfp4_planes, mxfp4_planes_reference, mxfp4_scale,
+                     mxfp4_unplace)
 from .matvec import Rows
 from .moe import swiglu_one, swiglu_reference
 from .registry import register
@@ -43,19 +45,23 @@ class Experts:
     first: u32  # the first expert held by w (a tensor larger than a binding comes in parts)
     count: u32  # experts held by w
     x_stride: u32  # 0: every slot reads the same x (gate, up); else slot s reads x[s * x_stride ...] (down)
+    x_scale: f32  # x holds x * x_scale as f16 (activations.half_words): y divides it out
 
 
 @kernel(workgroup_size=("WG",))
-def moe_matvec(q: Array[u32], s: Array[u32], ids: Array[u32], x: Array[vec4f], bias: Array[f32],
+def moe_matvec(q: Array[vec2u], s: Array[u32], ids: Array[u32], x: Array[vec4u], bias: Array[f32],
                y: RW[Array[f32]], e: Experts, WG: Const[u32] = 32, ROWS: Const[u32] = 4, SWIGLU: Const[u32] = 0):
     """y[slot, row] = W[ids[slot]][row] . x_slot + bias[ids[slot], row] from packed planes
-    (kernels/packed.py): workgroup (ROWS rows, slot); two invocations share a block, two quant
-    words each, so a subgroup's x loads are nearly contiguous (one invocation a block was slower,
-    four too: more scale decoding); each invocation's sixteen x values serve every row, whose
-    loads issue together (gpu.static_range); codes are decoded by bit moves (packed.mxfp4_dot). A
-    workgroup whose expert lies in another part of the tensor does nothing. With SWIGLU (ROWS
-    even), the rows are the gate and up tensors' rows interleaved (gate r, up r: moe_gate_up makes
-    them so) and y[slot, r] = SwiGLU(gate r, up r): the expert's first layer in one dispatch."""
+    (kernels/packed.py) and x as f16 pairs: workgroup (ROWS rows, slot); two invocations share a
+    block, two quant words (one 8-byte load) each, so a subgroup's x loads are nearly contiguous
+    (one invocation a block was slower, four too: more scale decoding); each invocation's sixteen
+    x values serve every row, whose loads issue together (gpu.static_range). Codes become f16
+    pairs by bit moves (packed.mxfp4_pair); with shader-f16 they multiply x's pairs as they are,
+    two products an instruction, summed in f16 over the invocation's sixteen values of a block
+    (the f32 variant converts both to f32: 1.3x the time on an H200). A workgroup whose expert lies
+    in another part of the tensor does nothing. With SWIGLU (ROWS even), the rows are the gate
+    and up tensors' rows interleaved (gate r, up r: moe_gate_up makes them so) and y[slot, r] =
+    SwiGLU(gate r, up r): the expert's first layer in one dispatch."""
     scratch = gpu.shared(vec4f, WG)
     first = gpu.workgroup_id().x * ROWS
     slot = gpu.workgroup_id().y
@@ -68,17 +74,20 @@ def moe_matvec(q: Array[u32], s: Array[u32], ids: Array[u32], x: Array[vec4f], b
         blocks = e.cols // 32
         rows_before = (expert - e.first) * e.rows
         for blk in range(t // 2, blocks, WG // 2):
-            xk = slot * (e.x_stride // 4) + blk * 8 + 2 * half
-            low0 = x[xk]
-            low1 = x[xk + 1]
-            high0 = x[xk + 4]
-            high1 = x[xk + 5]
+            xk = slot * (e.x_stride // 8) + blk * 4 + half
+            low = x[xk]  # values 8 half .. 8 half + 7 of the block, as f16 pairs
+            high = x[xk + 2]  # 16 + 8 half ..
             for r in gpu.static_range(ROWS):
                 k = (rows_before + min(first + r, e.rows - 1)) * blocks + blk  # past the end: dropped below
-                w = 4 * k + 2 * half
-                acc[r] += mxfp4_scale(s[k >> 2], k) * \
-                    (mxfp4_dot(q[w], low0, high0) + mxfp4_dot(q[w + 1], low1, high1))
-    total = gpu.workgroup_sum(scratch, acc * 32768.0)  # 2^15: mxfp4_dot's 2^-14, and the scales' doubled table
+                w = q[2 * k + half]
+                if gpu.has("shader-f16"):
+                    h = mxfp4_dot_half(w.y, low.zw, high.zw, mxfp4_dot_half(w.x, low.xy, high.xy, vec2h(0.0)))
+                    acc[r] += mxfp4_scale(s[k >> 2], k) * f32(h.x + h.y)
+                else:
+                    acc[r] += mxfp4_scale(s[k >> 2], k) * (mxfp4_dot(w.x, low.xy, high.xy) +
+                                                           mxfp4_dot(w.y, low.zw, high.zw))
+    # 2^15: the pairs' 2^-14 and the scales' doubled table; and x's scale
+    total = gpu.workgroup_sum(scratch, acc * (32768.0 / e.x_scale))
     if SWIGLU == 1:
         if 2 * t < ROWS and mine and first + 2 * t + 1 < e.rows:
             row = first + 2 * t
@@ -136,19 +145,30 @@ MOE_ROWS = moe_matvec.constants["ROWS"]
 
 
 def moe(raw, ids, x, bias, n_expert: int, rows: int, cols: int, x_stride: int = 0,
-        max_binding: int | None = None) -> np.ndarray:
+        max_binding: int | None = None, f16: bool | None = None) -> np.ndarray:
     """The selected experts' products, [len(ids), rows]. `raw` is the whole expert tensor
     (n_expert x rows x cols/32 blocks); it is bound whole when it fits the device's binding limit
-    (or `max_binding`), else in parts of whole experts, one dispatch each."""
-    return _expert_products([raw], [bias], ids, x, n_expert, rows, cols, x_stride, max_binding)
+    (or `max_binding`), else in parts of whole experts, one dispatch each. x goes to the GPU as f16
+    (activations.half_words); f16 picks the arithmetic (None: f16 where the adapter has it)."""
+    return _expert_products([raw], [bias], ids, x, n_expert, rows, cols, x_stride, max_binding, f16)
 
 
 def moe_gate_up(raw_gate, raw_up, ids, x, bias_gate, bias_up, n_expert: int, rows: int, cols: int,
-                max_binding: int | None = None) -> np.ndarray:
+                max_binding: int | None = None, f16: bool | None = None) -> np.ndarray:
     """SwiGLU(gate x + bias_gate, up x + bias_up) of the selected experts, [len(ids), rows], in one
     dispatch a part: on upload the two tensors' planes are interleaved row by row (gate r, up r),
     so one workgroup reads both rows and writes their SwiGLU."""
-    return _expert_products([raw_gate, raw_up], [bias_gate, bias_up], ids, x, n_expert, rows, cols, 0, max_binding)
+    return _expert_products([raw_gate, raw_up], [bias_gate, bias_up], ids, x, n_expert, rows, cols, 0, max_binding,
+                            f16)
+
+
+def x_half_words(x: np.ndarray) -> tuple[np.ndarray, float]:
+    """x as the product reads it, f16 pairs in [n / 8, 4] words (zero-padded), and its scale."""
+    x = np.ascontiguousarray(x, np.float32).reshape(-1)
+    scale = half_scale(float(np.abs(x).max(initial=0.0)))
+    padded = np.zeros(-(-x.size // 8) * 8, np.float32)
+    padded[:x.size] = x
+    return half_words_reference(padded, scale).reshape(-1, 4), scale
 
 
 def interleave_rows(planes: list[np.ndarray], count: int, rows: int) -> np.ndarray:
@@ -167,20 +187,22 @@ def interleave_planes(planes: list[tuple[np.ndarray, np.ndarray]], count: int,
 
 
 def _expert_products(raws: list, biases: list, ids, x, n_expert: int, rows: int, cols: int, x_stride: int,
-                     max_binding: int | None) -> np.ndarray:
+                     max_binding: int | None, f16: bool | None) -> np.ndarray:
     """One expert tensor (moe) or the gate and up pair (moe_gate_up, rows interleaved, SWIGLU)."""
     datas = [as_bytes(raw) for raw in raws]
     expert_bytes = rows * cols // 32 * 17
     for data in datas:
         if len(data) < n_expert * expert_bytes:
             raise ValueError(f"{n_expert} experts of {rows} x {cols} MXFP4 need {n_expert * expert_bytes} bytes")
+    if x_stride % 8:
+        raise ValueError(f"x_stride must be a multiple of 8 values (x is read 8 values a load), got {x_stride}")
     per_part = ((max_binding or device_binding_limit()) - 8) // (expert_bytes * len(raws))
     if per_part < 1:
         raise ValueError(f"one expert ({expert_bytes * len(raws)} bytes) does not fit a binding")
     ids = np.ascontiguousarray(ids, np.uint32)
-    x4 = np.ascontiguousarray(x, np.float32).reshape(-1, 4)
+    xw, x_scale = x_half_words(x)
     bias = interleave_rows([np.ascontiguousarray(b, np.float32) for b in biases], n_expert, rows)
-    kern = moe_matvec.specialize(SWIGLU=1) if len(raws) == 2 else moe_matvec
+    kern = arithmetic(moe_matvec.specialize(SWIGLU=1) if len(raws) == 2 else moe_matvec, f16)
     y = np.zeros(len(ids) * rows, np.float32)
     blocks = rows * cols // 32  # an expert's
     for first in range(0, n_expert, per_part):
@@ -189,8 +211,8 @@ def _expert_products(raws: list, biases: list, ids, x, n_expert: int, rows: int,
             continue
         parts = [data[first * expert_bytes:(first + count) * expert_bytes] for data in datas]
         q, s = interleave_planes([mxfp4_planes(part, count * blocks) for part in parts], count, rows)
-        y = kern.launch((-(-rows * len(raws) // MOE_ROWS), len(ids)), q=q.reshape(-1), s=s, ids=ids,
-                        x=x4, bias=bias, y=y, e=(rows * len(raws), cols, first, count, x_stride))["y"]
+        y = kern.launch((-(-rows * len(raws) // MOE_ROWS), len(ids)), q=q.reshape(-1, 2), s=s, ids=ids,
+                        x=xw, bias=bias, y=y, e=(rows * len(raws), cols, first, count, x_stride, x_scale))["y"]
     return y.reshape(len(ids), rows)
 
 
@@ -208,39 +230,38 @@ def _moe_example(rng: np.random.Generator):
     raw = random_mxfp4(rng, n_expert * rows * cols // 32)
     ids = rng.permutation(n_expert)[:slots].astype(np.uint32)
     q, s = mxfp4_planes_reference(raw, n_expert * rows * cols // 32)
-    return {"q": q.reshape(-1), "s": s, "ids": ids, "x": rng.standard_normal(slots * cols).astype(np.float32).reshape(-1, 4),
-            "bias": rng.standard_normal(n_expert * rows).astype(np.float32),
-            "y": np.zeros(slots * rows, np.float32), "e": (rows, cols, 0, n_expert, cols)}, \
+    x, x_scale = x_half_words(rng.standard_normal(slots * cols) * 0.02)  # outputs up to ~10
+    return {"q": q.reshape(-1, 2), "s": s, "ids": ids, "x": x, "bias": rng.standard_normal(n_expert * rows).astype(np.float32),
+            "y": np.zeros(slots * rows, np.float32), "e": (rows, cols, 0, n_expert, cols, x_scale)}, \
         (-(-rows // MOE_ROWS), slots)
 
 
 def _file_blocks(q, s) -> np.ndarray:
     """Packed planes back into the file's 17-byte blocks, exponent then quants."""
-    n = len(q) // 4
+    n = q.size // 4
     exponents = s.view(np.uint8)[:n, None] + np.uint8(1)  # e - 1 was stored (e = 0 reads as e = 1: both denormal)
-    return np.concatenate([exponents, mxfp4_unplace(q).view(np.uint8).reshape(n, 16)], axis=1)
+    return np.concatenate([exponents, mxfp4_unplace(q.reshape(n, 4)).view(np.uint8).reshape(n, 16)], axis=1)
 
 
 def _moe_check(q, s, ids, x, bias, y, e):
-    rows, cols, first, count, stride = e
-    return {"y": moe_reference(_file_blocks(q, s), ids, x.reshape(-1), bias, rows, cols, stride).reshape(-1)}
+    rows, cols, first, count, stride, x_scale = e
+    return {"y": moe_reference(_file_blocks(q, s), ids, half_words_values(x, x_scale), bias, rows, cols, stride).reshape(-1)}
 
 
 def _gate_up_example(rng: np.random.Generator):
     n_expert, rows, cols, slots = 8, 12, 96, 4
     q, s = interleave_planes([mxfp4_planes_reference(random_mxfp4(rng, n_expert * rows * cols // 32),
                                                      n_expert * rows * cols // 32) for _ in range(2)], n_expert, rows)
-    return {"q": q.reshape(-1), "s": s,
-            "ids": rng.permutation(n_expert)[:slots].astype(np.uint32),
-            "x": rng.standard_normal(cols).astype(np.float32).reshape(-1, 4),
+    x, x_scale = x_half_words(rng.standard_normal(cols) * 0.02)
+    return {"q": q.reshape(-1, 2), "s": s, "ids": rng.permutation(n_expert)[:slots].astype(np.uint32), "x": x,
             "bias": rng.standard_normal(2 * n_expert * rows).astype(np.float32),
-            "y": np.zeros(slots * rows, np.float32), "e": (2 * rows, cols, 0, n_expert, 0)}, \
+            "y": np.zeros(slots * rows, np.float32), "e": (2 * rows, cols, 0, n_expert, 0, x_scale)}, \
         (-(-2 * rows // MOE_ROWS), slots)
 
 
 def _gate_up_check(q, s, ids, x, bias, y, e):
-    rows, cols, first, count, stride = e  # rows: gate and up interleaved
-    both = moe_reference(_file_blocks(q, s), ids, x.reshape(-1), bias, rows, cols, 0)
+    rows, cols, first, count, stride, x_scale = e  # rows: gate and up interleaved
+    both = moe_reference(_file_blocks(q, s), ids, half_words_values(x, x_scale), bias, rows, cols, 0)
     return {"y": swiglu_reference(both[:, 0::2], both[:, 1::2]).reshape(-1)}
 
 
@@ -252,5 +273,7 @@ def _dequantize_example(rng: np.random.Generator):
 
 register("mxfp4_dequantize", mxfp4_dequantize, lambda w, out, shape: {"out": dequantize_reference(w, shape[1])},
          _dequantize_example, 0)
-register("moe_matvec", moe_matvec, _moe_check, _moe_example, 1e-3)
-register("moe_gate_up", moe_matvec.specialize(SWIGLU=1), _gate_up_check, _gate_up_example, 1e-3)
+# Tolerance: the f16 variant sums a block's sixteen products of an invocation in f16 (about 5e-4
+# of the largest output, ~10 here); the f32 variants reach 1e-6.
+register("moe_matvec", moe_matvec, _moe_check, _moe_example, 0.015)
+register("moe_gate_up", moe_matvec.specialize(SWIGLU=1), _gate_up_check, _gate_up_example, 0.015)

@@ -7,7 +7,7 @@ order:
 - quants, 16-byte aligned (array<vec4<u32>>): a Q8_0 block is two vectors of 16 int8 (the file's
   bytes); an MXFP4 block one vector of four words, word i holding the codes of values 4i..4i+3 and
   16 + 4i..16 + 4i + 3 (the file's bytes 4i..4i+3), each code's sign and magnitude bits moved to
-  the places MXFP4_PLACES names, so that mxfp4_dot decodes a word in 11 operations, not 15;
+  the places MXFP4_PLACES names, so that a word becomes four f16 pairs in 11 operations, not 15;
 - scales: Q8_0's f16 pairs (block k in half k % 2 of word k / 2); MXFP4's E8M0 exponents e, four
   a word, stored as e - 1: the f32 exponent field of ggml's scale 2^(e - 128), so one shift makes
   the float. Its denormal scales (e = 0, 1: below 2^-126, which NVIDIA's driver flushes to zero
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dsl import Array, RW, f32, func, gpu, kernel, u32, vec4f, vec4u
+from dsl import Array, RW, f32, func, gpu, kernel, u32, vec2h, vec2u, vec4f, vec4u
 
 from .formats import byte_of
 from .launching import as_bytes, grid_for, words
@@ -44,11 +44,13 @@ def q8_values(word: u32) -> vec4f:
     return gpu.bitcast(vec4f, biased | vec4u(0x4B000000)) - vec4f(8388736.0)
 
 
-# Where mxfp4_dot finds each code of a quant word: (magnitude's 3 bits at, sign bit at) for the
-# values x[0..3] (the file's low nibbles of bytes 0..3), then x[16..19] (their high nibbles). An f16
-# pair wants a magnitude at bits 9..11 and its sign at 15 (and 25..27, 31); the places are chosen so
-# that one mask, or one shift and a mask, or two shifts and two masks, move each pair there.
-MXFP4_PLACES = ((9, 15), (6, 12), (25, 31), (22, 28), (3, 14), (0, 13), (19, 30), (16, 29))
+# Where the codes of a quant word go: (magnitude's 3 bits at, sign bit at) for the values x[0..3]
+# (the file's low nibbles of bytes 0..3), then x[16..19] (their high nibbles). An f16 pair wants a
+# magnitude at bits 9..11 and its sign at 15 (and 25..27, 31); the places are chosen so that one
+# mask, or one shift and a mask, or two shifts and two masks (MXFP4_PAIR_SHIFTS) move a pair there,
+# and so that the pairs are x[0, 1], x[2, 3], x[16, 17], x[18, 19]: the f16 pairs of x in order.
+MXFP4_PLACES = ((9, 15), (25, 31), (6, 12), (22, 28), (3, 14), (19, 30), (0, 13), (16, 29))
+MXFP4_PAIR_SHIFTS = ((0, 0), (3, 3), (6, 1), (9, 2))  # (magnitude shift, sign shift) of each pair
 
 
 @func
@@ -59,9 +61,9 @@ def placed(code: u32, magnitude_at: u32, sign_at: u32) -> u32:
 @func
 def mxfp4_placed(word: u32) -> u32:
     """The file's quant word (eight 4-bit codes, two a byte) with its codes at MXFP4_PLACES."""
-    return placed(word & 15, 9, 15) | placed((word >> 8) & 15, 6, 12) | placed((word >> 16) & 15, 25, 31) | \
-        placed((word >> 24) & 15, 22, 28) | placed((word >> 4) & 15, 3, 14) | placed((word >> 12) & 15, 0, 13) | \
-        placed((word >> 20) & 15, 19, 30) | placed(word >> 28, 16, 29)
+    return placed(word & 15, 9, 15) | placed((word >> 8) & 15, 25, 31) | placed((word >> 16) & 15, 6, 12) | \
+        placed((word >> 24) & 15, 22, 28) | placed((word >> 4) & 15, 3, 14) | placed((word >> 12) & 15, 19, 30) | \
+        placed((word >> 20) & 15, 0, 13) | placed(word >> 28, 16, 29)
 
 
 @func
@@ -71,16 +73,36 @@ def mxfp4_scale(word: u32, block: u32) -> f32:
 
 
 @func
-def mxfp4_dot(word: u32, low: vec4f, high: vec4f) -> f32:
-    """The eight MXFP4 values of a placed quant word dotted with x (low: values 0..3, high: 16..19
-    of the word's block slice), times 2^-15 (the caller scales). A code s.e1.e0.m in an f16's sign,
-    low exponent and top mantissa bits is its e2m1 value times 2^-14, subnormal 0.5 included, so
-    masks and shifts replace a table lookup, and unpack2x16float converts two at once."""
-    a = gpu.unpack2x16float(word & 0x8E008E00)  # x[0], x[2]
-    b = gpu.unpack2x16float((word << 3) & 0x8E008E00)  # x[1], x[3]
-    c = gpu.unpack2x16float(((word << 6) & 0x0E000E00) | ((word << 1) & 0x80008000))  # x[16], x[18]
-    d = gpu.unpack2x16float(((word << 9) & 0x0E000E00) | ((word << 2) & 0x80008000))  # x[17], x[19]
-    return gpu.dot(vec4f(a.x, b.x, a.y, b.y), low) + gpu.dot(vec4f(c.x, d.x, c.y, d.y), high)
+def mxfp4_pair(word: u32, magnitude_shift: u32, sign_shift: u32) -> u32:
+    """Two codes of a placed quant word as an f16 pair (MXFP4_PAIR_SHIFTS says which). A code
+    s.e1.e0.m in an f16's sign, low exponent and top mantissa bits is its e2m1 value times 2^-14,
+    subnormal 0.5 included, so masks and shifts replace a table lookup."""
+    return ((word << magnitude_shift) & 0x0E000E00) | ((word << sign_shift) & 0x80008000)
+
+
+@func
+def mxfp4_dot(word: u32, low: vec2u, high: vec2u) -> f32:
+    """The eight MXFP4 values of a placed quant word dotted with x, in f32 arithmetic: low holds
+    x[0..3] and high x[16..19] of the word's block slice as f16 pairs. Times 2^-14 (the caller
+    scales)."""
+    a = gpu.unpack2x16float(mxfp4_pair(word, 0, 0))
+    b = gpu.unpack2x16float(mxfp4_pair(word, 3, 3))
+    c = gpu.unpack2x16float(mxfp4_pair(word, 6, 1))
+    d = gpu.unpack2x16float(mxfp4_pair(word, 9, 2))
+    return gpu.dot(vec4f(a, b), vec4f(gpu.unpack2x16float(low.x), gpu.unpack2x16float(low.y))) + \
+        gpu.dot(vec4f(c, d), vec4f(gpu.unpack2x16float(high.x), gpu.unpack2x16float(high.y)))
+
+
+@func
+def mxfp4_dot_half(word: u32, low: vec2u, high: vec2u, acc: vec2h) -> vec2h:
+    """mxfp4_dot in f16 arithmetic, two products an instruction, added to acc's two lanes: the
+    pairs are used as they are, with no conversions to f32 (the bulk of mxfp4_dot's work). WGSL
+    has no u32-to-vec2<f16> bitcast in naga (gfx-rs/wgpu#8896); vec2h(unpack2x16float(.)) is the
+    exact way round it that naga accepts."""
+    h = gpu.fma(vec2h(gpu.unpack2x16float(mxfp4_pair(word, 0, 0))), vec2h(gpu.unpack2x16float(low.x)), acc)
+    h = gpu.fma(vec2h(gpu.unpack2x16float(mxfp4_pair(word, 3, 3))), vec2h(gpu.unpack2x16float(low.y)), h)
+    h = gpu.fma(vec2h(gpu.unpack2x16float(mxfp4_pair(word, 6, 1))), vec2h(gpu.unpack2x16float(high.x)), h)
+    return gpu.fma(vec2h(gpu.unpack2x16float(mxfp4_pair(word, 9, 2))), vec2h(gpu.unpack2x16float(high.y)), h)
 
 
 @kernel(workgroup_size=(WG,))

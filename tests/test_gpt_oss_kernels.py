@@ -8,7 +8,7 @@ from gguf.quants import dequantize as gguf_dequantize, quantize as gguf_quantize
 from host.byte_source import FileSource
 from host.demo_model import write_demo_model
 from host.gguf import read_gguf, read_tensor_bytes
-from kernels import attention, embed, matvec, moe, mxfp4, norm, packed, rope
+from kernels import activations, attention, embed, matvec, moe, mxfp4, norm, packed, rope
 from kernels.formats import F16, F32, Q8_0
 
 RNG = np.random.default_rng(11)
@@ -44,34 +44,77 @@ def test_mxfp4_places_move_every_code_bit_once():
     words = RNG.integers(0, 2**32, 5000, dtype=np.uint64).astype(np.uint32)
     np.testing.assert_array_equal(packed.mxfp4_unplace(packed.mxfp4_place(words)), words)
     one_code = np.uint32(0xB) << np.uint32(12)  # -1.5 as the high nibble of byte 1: x[17]
-    assert packed.mxfp4_place(np.array([one_code]))[0] == (3 << 0) | (1 << 13)
+    assert packed.mxfp4_place(np.array([one_code]))[0] == (3 << 19) | (1 << 30)
 
 
+ARITHMETIC = [pytest.param(False, id="f32"), pytest.param(True, id="f16")]
+
+
+def as_sent(x: np.ndarray) -> np.ndarray:
+    """x as the expert products receive it: rounded to f16 at its scale (activations.half_words)."""
+    words, scale = mxfp4.x_half_words(x)
+    return activations.half_words_values(words, scale)[:x.size]
+
+
+def assert_experts_close(got, want, f16: bool, largest: float | None = None):
+    """f32 arithmetic: close to float64 of the same (f16) x; f16 arithmetic sums a block's sixteen
+    products of an invocation in f16: within 2e-3 of the largest product (it measures ~5e-4)."""
+    if f16:
+        np.testing.assert_allclose(got, want, rtol=0, atol=2e-3 * (largest or np.abs(want).max()))
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("f16", ARITHMETIC)
 @pytest.mark.parametrize("n_expert,rows,cols,slots,stride", [(4, 7, 32, 2, 0), (8, 33, 96, 4, 96), (32, 64, 2880, 4, 0)])
-def test_expert_products_read_only_the_selected_experts(device, n_expert, rows, cols, slots, stride):
+def test_expert_products_read_only_the_selected_experts(device, n_expert, rows, cols, slots, stride, f16):
     raw = mxfp4.random_mxfp4(RNG, n_expert * rows * cols // 32)
     ids = RNG.permutation(n_expert)[:slots].astype(np.uint32)
     x = RNG.standard_normal(max(stride * slots, cols)).astype(np.float32)
     bias = RNG.standard_normal(n_expert * rows).astype(np.float32)
-    got = mxfp4.moe(raw, ids, x, bias, n_expert, rows, cols, stride)
-    np.testing.assert_allclose(got, mxfp4.moe_reference(raw, ids, x, bias, rows, cols, stride), rtol=1e-4, atol=1e-3)
+    got = mxfp4.moe(raw, ids, x, bias, n_expert, rows, cols, stride, f16=f16)
+    assert_experts_close(got, mxfp4.moe_reference(raw, ids, as_sent(x), bias, rows, cols, stride), f16)
     poisoned = raw.copy().reshape(n_expert, -1)
     poisoned[[e for e in range(n_expert) if e not in ids]] = 255  # unselected experts must not matter
-    np.testing.assert_array_equal(mxfp4.moe(poisoned.reshape(-1), ids, x, bias, n_expert, rows, cols, stride), got)
+    np.testing.assert_array_equal(mxfp4.moe(poisoned.reshape(-1), ids, x, bias, n_expert, rows, cols, stride, f16=f16),
+                                  got)
 
 
+@pytest.mark.parametrize("scale", [1e-6, 1.0, 3e4])
+def test_expert_products_keep_their_precision_at_any_scale_of_x(device, scale):
+    """x is scaled by a power of two into f16's range, so tiny or huge activations lose nothing:
+    f16 arithmetic stays within 2e-3 of the largest output of float64 on the exact x."""
+    n_expert, rows, cols = 4, 16, 2880
+    raw = mxfp4.random_mxfp4(RNG, n_expert * rows * cols // 32)
+    ids = np.array([2, 0], np.uint32)
+    x = (RNG.standard_normal(cols) * scale).astype(np.float32)
+    bias = np.zeros(n_expert * rows, np.float32)
+    want = mxfp4.moe_reference(raw, ids, x, bias, rows, cols, 0)
+    assert_experts_close(mxfp4.moe(raw, ids, x, bias, n_expert, rows, cols, f16=True), want, True)
+
+
+def test_expert_products_refuse_a_stride_they_cannot_load():
+    raw = mxfp4.random_mxfp4(RNG, 2 * 4 * 32 // 32)
+    with pytest.raises(ValueError, match="x_stride must be a multiple of 8 values"):
+        mxfp4.moe(raw, np.array([0, 1], np.uint32), np.zeros(72, np.float32), np.zeros(8, np.float32), 2, 4, 32, 36)
+
+
+@pytest.mark.parametrize("f16", ARITHMETIC)
 @pytest.mark.parametrize("n_expert,rows,cols,max_binding", [(4, 6, 64, None), (8, 33, 96, 3 * 2 * 33 * 3 * 17 + 8),
                                                              (32, 64, 2880, None)])
-def test_gate_and_up_with_swiglu_in_one_dispatch(device, n_expert, rows, cols, max_binding):
+def test_gate_and_up_with_swiglu_in_one_dispatch(device, n_expert, rows, cols, max_binding, f16):
     """moe_gate_up against the two products and SwiGLU of the references (and split in parts of
     three experts a binding, gate and up together)."""
     gate, up = (mxfp4.random_mxfp4(RNG, n_expert * rows * cols // 32) for _ in range(2))
     ids = RNG.permutation(n_expert)[:4].astype(np.uint32)
-    x = RNG.standard_normal(cols).astype(np.float32)
+    x = RNG.standard_normal(cols).astype(np.float32) * 0.05  # pre-activations mostly inside SwiGLU's clamp
     b_gate, b_up = RNG.standard_normal((2, n_expert * rows)).astype(np.float32)
-    got = mxfp4.moe_gate_up(gate, up, ids, x, b_gate, b_up, n_expert, rows, cols, max_binding=max_binding)
-    want = mxfp4.moe_gate_up_reference(gate, up, ids, x, b_gate, b_up, rows, cols)
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+    got = mxfp4.moe_gate_up(gate, up, ids, x, b_gate, b_up, n_expert, rows, cols, max_binding=max_binding, f16=f16)
+    products = [mxfp4.moe_reference(w, ids, as_sent(x), b, rows, cols, 0) for w, b in ((gate, b_gate), (up, b_up))]
+    want = moe.swiglu_reference(*products)
+    # SwiGLU's slope is below 10: in up, gate sigmoid(1.702 gate) <= 7 (the clamp); in gate,
+    # under 1.1 (up + 1) <= 8.8
+    assert_experts_close(got, want, f16, 10 * max(np.abs(p).max() for p in products))
 
 
 def test_expert_tensor_of_the_real_size_is_split_in_two_bindings(device):
@@ -83,7 +126,7 @@ def test_expert_tensor_of_the_real_size_is_split_in_two_bindings(device):
     x = RNG.standard_normal(4 * cols).astype(np.float32)
     bias = RNG.standard_normal(n_expert * rows).astype(np.float32)
     got = mxfp4.moe(raw, ids, x, bias, n_expert, rows, cols, cols, max_binding=134_217_728)
-    np.testing.assert_allclose(got, mxfp4.moe_reference(raw, ids, x, bias, rows, cols, cols), rtol=1e-4, atol=2e-3)
+    assert_experts_close(got, mxfp4.moe_reference(raw, ids, as_sent(x), bias, rows, cols, cols), True)
 
 
 @pytest.mark.parametrize("rows,cols", [(4096, 2880), (2880, 4096), (512, 2880), (32, 2880)])
@@ -225,3 +268,19 @@ def test_argmax_over_the_vocabulary(device):
     assert embed.run_argmax(logits) == 7
     logits[201087] = 99.0
     assert embed.run_argmax(logits) == 201087
+
+
+def test_half_words_scale_and_rounding(device):
+    """half_scale puts the bound in [2^14, 2^15]; the GPU's f16 words equal numpy's nearest f16 up
+    to one f16 step (WGSL leaves pack2x16float's rounding open), and values past f16 saturate."""
+    assert [activations.half_scale(b) for b in (1.0, 32768.0, 40000.0, 3e-5)] == [2.0 ** 15, 1.0, 0.5, 2.0 ** 30]
+    assert activations.half_scale(0.0) == 1.0 and activations.half_scale(float("inf")) == 1.0
+    x = (RNG.standard_normal(4 * 1001) * 7).astype(np.float32)
+    x[:2] = [1e9, -1e9]
+    scale = activations.half_scale(float(np.abs(x[2:]).max()))
+    got = activations.to_half_words(x, scale).view(np.float16).reshape(-1).astype(np.float64)
+    want = activations.half_words_reference(x, scale).view(np.float16).reshape(-1).astype(np.float64)
+    np.testing.assert_allclose(got, want, rtol=2.0 ** -10, atol=0)
+    assert got[0] == 65504.0 and got[1] == -65504.0
+    np.testing.assert_allclose(activations.half_words_values(got.astype(np.float16).view(np.uint32), scale)[2:], x[2:],
+                               rtol=2.0 ** -10)
