@@ -162,7 +162,6 @@ def cases(rng, quick: bool):
     n_e = 4 if quick else n_expert
     experts = mxfp4.random_mxfp4(rng, n_e * ffn * d // 32)
     q, s = packed.mxfp4_planes_reference(experts, n_e * ffn * d // 32)
-    q = q.reshape(-1, 2)
 
     def x_half(n: int) -> tuple[np.ndarray, float]:
         return mxfp4.x_half_words(rng.standard_normal(n).astype(np.float32))
@@ -184,7 +183,6 @@ def cases(rng, quick: bool):
     # Gate and up in one dispatch, SwiGLU applied: the rows of two tensors interleaved.
     up = packed.mxfp4_planes_reference(mxfp4.random_mxfp4(rng, n_e * ffn * d // 32), n_e * ffn * d // 32)
     pair_q, pair_s = mxfp4.interleave_planes([(q, s), up], n_e, ffn)
-    pair_q = pair_q.reshape(-1, 2)
     x, x_scale = x_half(d)
     yield Case("moe_gate_up gate+up+SwiGLU (4 of 32 experts)", mxfp4.moe_matvec.specialize(SWIGLU=1),
                rows_grid(2 * ffn, 4),

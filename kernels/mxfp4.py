@@ -3,12 +3,13 @@ ggml's denormals for e < 2), y[j] = kv[qs[j] & 15] d, y[j + 16] = kv[qs[j] >> 4]
 e2m1 table kv. The expert product reads only the experts whose ids the router wrote to a GPU
 buffer (llama.cpp's mul_mat_id) and adds each expert's bias (add_id). An expert tensor larger than
 one binding (gpt-oss-20b's are 141 MB) is bound in parts of whole experts. The product reads the
-packed planes that kernels/packed.py makes of the file's blocks."""
+packed planes that kernels/packed.py makes of the file's blocks, and x as f16 words times a power
+of two (activations.half_words): where the adapter has shader-f16 it computes in f16 pairs."""
 from __future__ import annotations
 
 import numpy as np
 
-from dsl import Array, Const, RW, f32, gpu, kernel, struct, u32, vec2h, vec2u, vec4f, vec4u
+from dsl import Array, Const, RW, f32, gpu, kernel, struct, u32, vec2h, vec4f, vec4u
 
 from .formats import byte_of, e2m1_doubled, e8m0_half
 from .launching import arithmetic, as_bytes, device_binding_limit, grid_for, words
@@ -49,43 +50,47 @@ class Experts:
 
 
 @kernel(workgroup_size=("WG",))
-def moe_matvec(q: Array[vec2u], s: Array[u32], ids: Array[u32], x: Array[vec4u], bias: Array[f32],
+def moe_matvec(q: Array[vec4u], s: Array[u32], ids: Array[u32], x: Array[vec4u], bias: Array[f32],
                y: RW[Array[f32]], e: Experts, WG: Const[u32] = 32, ROWS: Const[u32] = 4, SWIGLU: Const[u32] = 0):
     """y[slot, row] = W[ids[slot]][row] . x_slot + bias[ids[slot], row] from packed planes
-    (kernels/packed.py) and x as f16 pairs: workgroup (ROWS rows, slot); two invocations share a
-    block, two quant words (one 8-byte load) each, so a subgroup's x loads are nearly contiguous
-    (one invocation a block was slower, four too: more scale decoding); each invocation's sixteen
-    x values serve every row, whose loads issue together (gpu.static_range). Codes become f16
-    pairs by bit moves (packed.mxfp4_pair); with shader-f16 they multiply x's pairs as they are,
-    two products an instruction, summed in f16 over the invocation's sixteen values of a block
-    (the f32 variant converts both to f32: 1.3x the time on an H200). A workgroup whose expert lies
-    in another part of the tensor does nothing. With SWIGLU (ROWS even), the rows are the gate
-    and up tensors' rows interleaved (gate r, up r: moe_gate_up makes them so) and y[slot, r] =
-    SwiGLU(gate r, up r): the expert's first layer in one dispatch."""
+    (kernels/packed.py) and x as f16 pairs: workgroup (ROWS rows, slot), one invocation a block
+    (a 16-byte load of its quants a row); each invocation's 32 x values (four 16-byte loads) serve
+    every row, whose loads issue together (gpu.static_range). Codes become f16 pairs by bit moves
+    (packed.mxfp4_pair); with shader-f16 they multiply x's pairs as they are, two products an
+    instruction, in two f16 sums of sixteen products a block (the f32 variant converts both to f32:
+    13.4 us where f16 takes 10.6 us for 4 experts on an H200; two invocations a block, or 64 or 128
+    a workgroup, were slower for both). A workgroup whose expert lies in another part of the
+    tensor does nothing. With SWIGLU (ROWS even), the rows are the gate and up tensors' rows
+    interleaved (gate r, up r: moe_gate_up makes them so) and y[slot, r] = SwiGLU(gate r, up r):
+    the expert's first layer in one dispatch."""
     scratch = gpu.shared(vec4f, WG)
     first = gpu.workgroup_id().x * ROWS
     slot = gpu.workgroup_id().y
     t = gpu.local_id().x
-    half = t % 2  # quant words 2 half, 2 half + 1: values 8 half.. (low nibbles), 16 + 8 half.. (high)
     expert = ids[slot]
     mine = expert >= e.first and expert < e.first + e.count
     acc = vec4f(0.0)
     if mine:
         blocks = e.cols // 32
         rows_before = (expert - e.first) * e.rows
-        for blk in range(t // 2, blocks, WG // 2):
-            xk = slot * (e.x_stride // 8) + blk * 4 + half
-            low = x[xk]  # values 8 half .. 8 half + 7 of the block, as f16 pairs
-            high = x[xk + 2]  # 16 + 8 half ..
+        for blk in range(t, blocks, WG):
+            xk = slot * (e.x_stride // 8) + blk * 4
+            low0 = x[xk]  # values 0..7 of the block: quant words 0, 1's low nibbles
+            low1 = x[xk + 1]  # 8..15: words 2, 3
+            high0 = x[xk + 2]  # 16..23: words 0, 1's high nibbles
+            high1 = x[xk + 3]  # 24..31
             for r in gpu.static_range(ROWS):
                 k = (rows_before + min(first + r, e.rows - 1)) * blocks + blk  # past the end: dropped below
-                w = q[2 * k + half]
+                w = q[k]
                 if gpu.has("shader-f16"):
-                    h = mxfp4_dot_half(w.y, low.zw, high.zw, mxfp4_dot_half(w.x, low.xy, high.xy, vec2h(0.0)))
-                    acc[r] += mxfp4_scale(s[k >> 2], k) * f32(h.x + h.y)
+                    h = mxfp4_dot_half(w.y, low0.zw, high0.zw, mxfp4_dot_half(w.x, low0.xy, high0.xy, vec2h(0.0)))
+                    g = mxfp4_dot_half(w.w, low1.zw, high1.zw, mxfp4_dot_half(w.z, low1.xy, high1.xy, vec2h(0.0)))
+                    acc[r] += mxfp4_scale(s[k >> 2], k) * (f32(h.x + h.y) + f32(g.x + g.y))
                 else:
-                    acc[r] += mxfp4_scale(s[k >> 2], k) * (mxfp4_dot(w.x, low.xy, high.xy) +
-                                                           mxfp4_dot(w.y, low.zw, high.zw))
+                    acc[r] += mxfp4_scale(s[k >> 2], k) * (mxfp4_dot(w.x, low0.xy, high0.xy) +
+                                                           mxfp4_dot(w.y, low0.zw, high0.zw) +
+                                                           mxfp4_dot(w.z, low1.xy, high1.xy) +
+                                                           mxfp4_dot(w.w, low1.zw, high1.zw))
     # 2^15: the pairs' 2^-14 and the scales' doubled table; and x's scale
     total = gpu.workgroup_sum(scratch, acc * (32768.0 / e.x_scale))
     if SWIGLU == 1:
@@ -211,7 +216,7 @@ def _expert_products(raws: list, biases: list, ids, x, n_expert: int, rows: int,
             continue
         parts = [data[first * expert_bytes:(first + count) * expert_bytes] for data in datas]
         q, s = interleave_planes([mxfp4_planes(part, count * blocks) for part in parts], count, rows)
-        y = kern.launch((-(-rows * len(raws) // MOE_ROWS), len(ids)), q=q.reshape(-1, 2), s=s, ids=ids,
+        y = kern.launch((-(-rows * len(raws) // MOE_ROWS), len(ids)), q=q, s=s, ids=ids,
                         x=xw, bias=bias, y=y, e=(rows * len(raws), cols, first, count, x_stride, x_scale))["y"]
     return y.reshape(len(ids), rows)
 
@@ -231,7 +236,7 @@ def _moe_example(rng: np.random.Generator):
     ids = rng.permutation(n_expert)[:slots].astype(np.uint32)
     q, s = mxfp4_planes_reference(raw, n_expert * rows * cols // 32)
     x, x_scale = x_half_words(rng.standard_normal(slots * cols) * 0.02)  # outputs up to ~10
-    return {"q": q.reshape(-1, 2), "s": s, "ids": ids, "x": x, "bias": rng.standard_normal(n_expert * rows).astype(np.float32),
+    return {"q": q, "s": s, "ids": ids, "x": x, "bias": rng.standard_normal(n_expert * rows).astype(np.float32),
             "y": np.zeros(slots * rows, np.float32), "e": (rows, cols, 0, n_expert, cols, x_scale)}, \
         (-(-rows // MOE_ROWS), slots)
 
@@ -253,7 +258,7 @@ def _gate_up_example(rng: np.random.Generator):
     q, s = interleave_planes([mxfp4_planes_reference(random_mxfp4(rng, n_expert * rows * cols // 32),
                                                      n_expert * rows * cols // 32) for _ in range(2)], n_expert, rows)
     x, x_scale = x_half_words(rng.standard_normal(cols) * 0.02)
-    return {"q": q.reshape(-1, 2), "s": s, "ids": rng.permutation(n_expert)[:slots].astype(np.uint32), "x": x,
+    return {"q": q, "s": s, "ids": rng.permutation(n_expert)[:slots].astype(np.uint32), "x": x,
             "bias": rng.standard_normal(2 * n_expert * rows).astype(np.float32),
             "y": np.zeros(slots * rows, np.float32), "e": (2 * rows, cols, 0, n_expert, 0, x_scale)}, \
         (-(-2 * rows // MOE_ROWS), slots)
