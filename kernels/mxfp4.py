@@ -57,9 +57,9 @@ def moe_matvec(q: Array[vec4u], s: Array[u32], ids: Array[u32], x: Array[vec4u],
     (a 16-byte load of its quants a row); each invocation's 32 x values (four 16-byte loads) serve
     every row, whose loads issue together (gpu.static_range). Codes become f16 pairs by bit moves
     (packed.mxfp4_pair); with shader-f16 they multiply x's pairs as they are, two products an
-    instruction, in two f16 sums of sixteen products a block (the f32 variant converts both to f32:
-    13.4 us where f16 takes 10.6 us for 4 experts on an H200; two invocations a block, or 64 or 128
-    a workgroup, were slower for both). A workgroup whose expert lies in another part of the
+    instruction, summed in f16 over the block's 32 (the f32 variant converts both to f32: 13.4 us
+    where f16 takes 9.8 us for 4 experts on an H200; two invocations a block, 64 or 128 a
+    workgroup, or two blocks a trip were slower; two f16 sums of 16 products a block, 10.5 us). A workgroup whose expert lies in another part of the
     tensor does nothing. With SWIGLU (ROWS even), the rows are the gate and up tensors' rows
     interleaved (gate r, up r: moe_gate_up makes them so) and y[slot, r] = SwiGLU(gate r, up r):
     the expert's first layer in one dispatch."""
@@ -83,9 +83,11 @@ def moe_matvec(q: Array[vec4u], s: Array[u32], ids: Array[u32], x: Array[vec4u],
                 k = (rows_before + min(first + r, e.rows - 1)) * blocks + blk  # past the end: dropped below
                 w = q[k]
                 if gpu.has("shader-f16"):
-                    h = mxfp4_dot_half(w.y, low0.zw, high0.zw, mxfp4_dot_half(w.x, low0.xy, high0.xy, vec2h(0.0)))
-                    g = mxfp4_dot_half(w.w, low1.zw, high1.zw, mxfp4_dot_half(w.z, low1.xy, high1.xy, vec2h(0.0)))
-                    acc[r] += mxfp4_scale(s[k >> 2], k) * (f32(h.x + h.y) + f32(g.x + g.y))
+                    h = mxfp4_dot_half(w.x, low0.xy, high0.xy, vec2h(0.0))
+                    h = mxfp4_dot_half(w.y, low0.zw, high0.zw, h)
+                    h = mxfp4_dot_half(w.z, low1.xy, high1.xy, h)
+                    h = mxfp4_dot_half(w.w, low1.zw, high1.zw, h)
+                    acc[r] += mxfp4_scale(s[k >> 2], k) * f32(h.x + h.y)
                 else:
                     acc[r] += mxfp4_scale(s[k >> 2], k) * (mxfp4_dot(w.x, low0.xy, high0.xy) +
                                                            mxfp4_dot(w.y, low0.zw, high0.zw) +
@@ -278,7 +280,8 @@ def _dequantize_example(rng: np.random.Generator):
 
 register("mxfp4_dequantize", mxfp4_dequantize, lambda w, out, shape: {"out": dequantize_reference(w, shape[1])},
          _dequantize_example, 0)
-# Tolerance: the f16 variant sums a block's sixteen products of an invocation in f16 (about 5e-4
-# of the largest output, ~10 here); the f32 variants reach 1e-6.
+# Tolerance: the f16 variant sums a block's 32 products in f16 (about 7e-4 of the largest output,
+# ~10 here: 0.004 on lavapipe and an H200); SwiGLU's slope (up to ~9) scales that for gate_up
+# (0.005 on lavapipe, 0.011 on an H200). The f32 variants reach 1e-6.
 register("moe_matvec", moe_matvec, _moe_check, _moe_example, 0.015)
-register("moe_gate_up", moe_matvec.specialize(SWIGLU=1), _gate_up_check, _gate_up_example, 0.015)
+register("moe_gate_up", moe_matvec.specialize(SWIGLU=1), _gate_up_check, _gate_up_example, 0.04)
