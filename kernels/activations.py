@@ -1,9 +1,10 @@
 """Activations in the formats the quantized products read.
 
-quantize_q8, for the Q8_0 integer products: x quantized in blocks of 32 to int8 with an f32 scale (d ~ max|x| / 127, q = round(x / d), ties to even), as llama.cpp quantizes x to q8_1
-before its Q8_0 products. d is max|x| times the f32 nearest 1/127 (a correctly rounded product, so
-GPU and numpy agree exactly); q = round(x * (1 / d)), where a GPU's reciprocal may move a value on
-a rounding tie by one step. Done once per vector per step, it lets every row's product run on
+quantize_q8, for the Q8_0 integer products: x quantized in blocks of 32 to int8 with an f32 scale
+(d ~ max|x| / 127, q = round(x / d), ties to even), as llama.cpp quantizes x to q8_1 before its
+Q8_0 products. d is max|x| times the f32 nearest 1/127 (a correctly rounded product, so GPU and
+numpy agree exactly); q = round(x * (1 / d)), where a GPU's reciprocal may move a value on a
+rounding tie by one step. Done once per vector per step, it lets every row's product run on
 four-byte integer dot products instead of converting each weight to a float.
 
 half_words, for the MXFP4 expert products: x times a power of two (half_scale of a bound on |x|,

@@ -74,7 +74,8 @@ def mxfp4_scale(word: u32, block: u32) -> f32:
 
 @func
 def mxfp4_pair(word: u32, magnitude_shift: u32, sign_shift: u32) -> u32:
-    """Two codes of a placed quant word as an f16 pair (MXFP4_PAIR_SHIFTS says which). A code
+    """Two codes of a placed quant word as an f16 pair (the callers' shifts are MXFP4_PAIR_SHIFTS,
+    in order: x[0, 1], x[2, 3], x[16, 17], x[18, 19]). A code
     s.e1.e0.m in an f16's sign, low exponent and top mantissa bits is its e2m1 value times 2^-14,
     subnormal 0.5 included, so masks and shifts replace a table lookup."""
     return ((word << magnitude_shift) & 0x0E000E00) | ((word << sign_shift) & 0x80008000)
@@ -95,10 +96,10 @@ def mxfp4_dot(word: u32, low: vec2u, high: vec2u) -> f32:
 
 @func
 def mxfp4_dot_half(word: u32, low: vec2u, high: vec2u, acc: vec2h) -> vec2h:
-    """mxfp4_dot in f16 arithmetic, two products an instruction, added to acc's two lanes: the
-    pairs are used as they are, with no conversions to f32 (the bulk of mxfp4_dot's work). WGSL
-    has no u32-to-vec2<f16> bitcast in naga (gfx-rs/wgpu#8896); vec2h(unpack2x16float(.)) is the
-    exact way round it that naga accepts."""
+    """mxfp4_dot in f16 arithmetic, added to acc's two lanes: four instructions of two products
+    where mxfp4_dot converts eight values to f32 and multiplies them one by one. WGSL has no
+    u32-to-vec2<f16> bitcast in naga (gfx-rs/wgpu#8896); vec2h(unpack2x16float(.)) is the exact
+    way round it that naga accepts."""
     h = gpu.fma(vec2h(gpu.unpack2x16float(mxfp4_pair(word, 0, 0))), vec2h(gpu.unpack2x16float(low.x)), acc)
     h = gpu.fma(vec2h(gpu.unpack2x16float(mxfp4_pair(word, 3, 3))), vec2h(gpu.unpack2x16float(low.y)), h)
     h = gpu.fma(vec2h(gpu.unpack2x16float(mxfp4_pair(word, 6, 1))), vec2h(gpu.unpack2x16float(high.x)), h)

@@ -47,6 +47,22 @@ def test_mxfp4_places_move_every_code_bit_once():
     assert packed.mxfp4_place(np.array([one_code]))[0] == (3 << 19) | (1 << 30)
 
 
+def test_mxfp4_pairs_are_the_e2m1_values_of_x_pairs_in_order():
+    """Each MXFP4_PAIR_SHIFTS pair of a placed word, read as two f16s, is the e2m1 values (half
+    gguf's doubled table) of x[0, 1], x[2, 3], x[16, 17], x[18, 19] times 2^-14: what the products'
+    f16 pairs of x multiply."""
+    words = RNG.integers(0, 2**32, 5000, dtype=np.uint64).astype(np.uint32)
+    placed = packed.mxfp4_place(words)
+    value_index = [(0, 1), (2, 3), (16, 17), (18, 19)]
+    for (magnitude_shift, sign_shift), pair in zip(packed.MXFP4_PAIR_SHIFTS, value_index):
+        bits = ((placed << np.uint32(magnitude_shift)) & np.uint32(0x0E000E00)) | \
+            ((placed << np.uint32(sign_shift)) & np.uint32(0x80008000))
+        got = bits.view(np.float16).reshape(-1, 2).astype(np.float64) * 2.0 ** 14
+        for lane, j in enumerate(pair):  # value j: the low nibble of byte j, or the high one of byte j - 16
+            code = (words >> np.uint32(8 * j if j < 16 else 8 * (j - 16) + 4)) & np.uint32(15)
+            np.testing.assert_array_equal(got[:, lane], mxfp4.KVALUES[code] / 2)
+
+
 ARITHMETIC = [pytest.param(False, id="f32"), pytest.param(True, id="f16")]
 
 
