@@ -163,6 +163,9 @@ def cases(rng, quick: bool):
     experts = mxfp4.random_mxfp4(rng, n_e * ffn * d // 32)
     q, s = packed.mxfp4_planes_reference(experts, n_e * ffn * d // 32)
 
+    def four_experts(c: int) -> np.ndarray:  # copy c reads other experts: 8 copies cover all 32
+        return ((np.array([3, 1, 2, 0]) + 4 * c) % n_e).astype(np.uint32)
+
     def x_half(n: int) -> tuple[np.ndarray, float]:
         return mxfp4.x_half_words(rng.standard_normal(n).astype(np.float32))
 
@@ -173,9 +176,9 @@ def cases(rng, quick: bool):
         if kern is None:
             continue  # no shader-f16: the case above already ran the f32 variant
 
-        def moe_args(c, stride=stride):  # copy c reads other experts: 8 copies cover all 32
+        def moe_args(c, stride=stride):
             x, x_scale = x_half(4 * d)
-            return {"q": q, "s": s, "ids": ((np.array([3, 1, 2, 0]) + 4 * c) % n_e).astype(np.uint32), "x": x,
+            return {"q": q, "s": s, "ids": four_experts(c), "x": x,
                     "bias": np.zeros(n_e * ffn, np.float32), "y": np.zeros(4 * ffn, np.float32),
                     "e": (ffn, d, 0, n_e, stride, x_scale)}
         yield Case(name, kern, rows_grid(ffn, 4), moe_args, 4 * ffn * d // 32 * 17 + 4 * 2 * d + 4 * 4 * 2 * ffn,
@@ -186,7 +189,7 @@ def cases(rng, quick: bool):
     x, x_scale = x_half(d)
     yield Case("moe_gate_up gate+up+SwiGLU (4 of 32 experts)", mxfp4.moe_matvec.specialize(SWIGLU=1),
                rows_grid(2 * ffn, 4),
-               lambda c: {"q": pair_q, "s": pair_s, "ids": ((np.array([3, 1, 2, 0]) + 4 * c) % n_e).astype(np.uint32),
+               lambda c: {"q": pair_q, "s": pair_s, "ids": four_experts(c),
                           "x": x, "bias": np.zeros(2 * n_e * ffn, np.float32), "y": np.zeros(4 * ffn, np.float32),
                           "e": (2 * ffn, d, 0, n_e, 0, x_scale)},
                2 * 4 * ffn * d // 32 * 17 + 2 * d + 4 * 3 * 4 * ffn, f"2x4x{ffn}x{d}")

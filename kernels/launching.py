@@ -42,10 +42,10 @@ def arithmetic(kernel, f16: bool | None):
         return kernel
     from host.native import default_device  # noqa: PLC0415
     have = default_device().features
-    usable = [v for v in kernel.variants if ("shader-f16" in v.features) == f16 and v.features <= have]
-    if not usable:
-        raise ValueError(f"{kernel.name} has no {'f16' if f16 else 'f32'} variant this adapter can run")
-    return max(usable, key=lambda v: len(v.features))
+    chosen = kernel.variant_for(have if f16 else have - {"shader-f16"})
+    if ("shader-f16" in chosen.features) != f16:
+        raise ValueError(f"{kernel.name} has no f16 variant this adapter can run")
+    return chosen
 
 
 def row_chunks(rows: int, row_bytes: int, limit: int) -> Iterator[tuple[int, int, int, int]]:

@@ -12,8 +12,8 @@ import numpy as np
 from dsl import Array, Const, RW, f32, gpu, kernel, struct, u32, vec2h, vec4f, vec4u
 
 from .formats import byte_of, e2m1_doubled, e8m0_half
-from .launching import arithmetic, as_bytes, device_binding_limit, grid_for, words
 from .activations import half_scale, half_words_reference, half_words_values
+from .launching import arithmetic, as_bytes, device_binding_limit, grid_for, words
 from .packed import (exponent_words, mxfp4_dot, mxfp4_dot_half, mxfp4_planes, mxfp4_planes_reference, mxfp4_scale,
                      mxfp4_unplace)
 from .matvec import Rows
@@ -253,7 +253,8 @@ def _file_blocks(q, s) -> np.ndarray:
 
 def _moe_check(q, s, ids, x, bias, y, e):
     rows, cols, first, count, stride, x_scale = e
-    return {"y": moe_reference(_file_blocks(q, s), ids, half_words_values(x, x_scale), bias, rows, cols, stride).reshape(-1)}
+    x_values = half_words_values(x, x_scale)
+    return {"y": moe_reference(_file_blocks(q, s), ids, x_values, bias, rows, cols, stride).reshape(-1)}
 
 
 def _gate_up_example(rng: np.random.Generator):
