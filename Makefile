@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export XDG_RUNTIME_DIR ?= /tmp/pywgsl-xdg
 
-.PHONY: demo test adapter browsers readme
+.PHONY: demo test adapter browsers node-deps readme
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -13,13 +13,19 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-# lavapipe (Mesa's CPU Vulkan driver) gives wgpu-py an adapter on machines without a GPU.
+# A WebGPU adapter on Vulkan: lavapipe (Mesa's CPU Vulkan driver) on machines without a GPU. Mesa's
+# OpenGL driver gives wgpu an adapter too, but without shader-f16 or subgroups and with other integer
+# division, so its presence is no reason to skip the Vulkan driver.
+ADAPTER_BACKENDS := Vulkan|Metal|D3D12
+
 adapter: $(VENV)/.installed
 	@mkdir -p $(XDG_RUNTIME_DIR)
-	@$(VENV)/bin/pywgsl adapter >/dev/null 2>&1 || { \
-	  echo "no WebGPU adapter: installing mesa-vulkan-drivers"; \
+	@$(VENV)/bin/pywgsl adapter 2>/dev/null | grep -Eqx 'backend: ($(ADAPTER_BACKENDS))' || { \
+	  echo "no Vulkan WebGPU adapter: installing mesa-vulkan-drivers"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers >/dev/null; }
-	@$(VENV)/bin/pywgsl adapter
+	@$(VENV)/bin/pywgsl adapter | tee $(XDG_RUNTIME_DIR)/adapter.txt
+	@grep -Eqx 'backend: ($(ADAPTER_BACKENDS))' $(XDG_RUNTIME_DIR)/adapter.txt || { \
+	  echo "error: wgpu still finds no Vulkan adapter (see above)"; exit 1; }
 
 DEMO_MODEL := build/demo.gguf
 
@@ -40,16 +46,29 @@ browsers:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-# The oracle tests compare with OpenAI's torch reference: torch (CPU) and gpt-oss without its deps.
+# The oracles: OpenAI's torch reference (torch on the CPU, gpt-oss without its deps), and the o200k tokenizer
+# (quicktok-v1's bundled vocabulary; tiktoken and openai-harmony read it once it is written out).
 ORACLES := $(VENV)/.oracles
 $(ORACLES): $(VENV)/.installed
-	$(PY) -m pip install -q torch==2.13.0 safetensors
+	$(PY) -m pip install -q torch==2.13.0 safetensors quicktok-v1==0.4.0 tiktoken==0.14.0 openai-harmony==0.0.8
 	mkdir -p build/wheels
 	$(PY) -m pip download -q gpt-oss==0.0.9 --no-deps --python-version 3.12 --only-binary :all: -d build/wheels
 	$(PY) -m pip install -q --no-deps --ignore-requires-python build/wheels/gpt_oss-0.0.9-py3-none-any.whl
 	touch $@
 
-test: adapter browsers $(ORACLES)
+# Node packages of the node tests (tests/js/package.json, pinned by its lock): Dawn for node (Tint's
+# validation, the JavaScript executor without a browser) and llama.cpp's prebuilt binding (an oracle).
+# `npm install`, not `npm ci`: the lock lists node-llama-cpp's builds for other platforms, which the
+# registry here does not serve, and `npm ci` refuses a lock it cannot fill.
+NODE_DEPS := tests/js/node_modules/.installed
+$(NODE_DEPS): tests/js/package.json tests/js/package-lock.json | browsers
+	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+	cd tests/js && npm install --omit=optional --no-audit --no-fund --loglevel=error
+	touch $@
+
+node-deps: $(NODE_DEPS)
+
+test: adapter browsers $(ORACLES) $(NODE_DEPS)
 	$(VENV)/bin/python -m pytest -q
 
 readme: $(VENV)/.installed

@@ -21,6 +21,7 @@ def cmd_adapter(args) -> int:
         print(f"no WebGPU adapter: {exc}", file=sys.stderr)
         return 1
     print(f"adapter: {dev.adapter_name}")
+    print(f"backend: {dev.backend}")
     print(f"features: {', '.join(sorted(dev.features)) or 'none'}")
     print(f"max-storage-buffer-binding-size: {dev.limits['max-storage-buffer-binding-size']}")
     return 0
@@ -168,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_kernels)
 
     p = sub.add_parser("adapter", help="show the default WebGPU adapter, its features and binding limit",
-                       description="Show the default WebGPU adapter wgpu-py finds; exit 1 if there is none.")
+                       description="Show the WebGPU adapter wgpu-py runs on (a Vulkan, Metal or D3D12 one before OpenGL, a "
+                                   "GPU before a CPU) and its backend; exit 1 if there is none.")
     p.set_defaults(run=cmd_adapter)
 
     p = sub.add_parser("gguf", help="inspect a GGUF file or URL (dump, range)",

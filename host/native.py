@@ -34,8 +34,25 @@ class Device:
 
     @property
     def adapter_name(self) -> str:
-        info = self.adapter.info
-        return f"{info['device']} ({info['backend_type']})"
+        return f"{self.adapter.info['device']} ({self.backend})"
+
+    @property
+    def backend(self) -> str:
+        return self.adapter.info["backend_type"]
+
+
+# OpenGL last: Mesa's GL driver offers neither shader-f16 nor subgroups, and its integer division differs
+# from WGSL's (u32(0) // b gives 0xFFFFFFFF), so a machine with lavapipe (Vulkan) must use that.
+BACKEND_RANK = {"Vulkan": 0, "Metal": 0, "D3D12": 1, "OpenGL": 3}
+DEVICE_RANK = {"DiscreteGPU": 0, "IntegratedGPU": 1, "VirtualGPU": 2, "CPU": 3}
+
+
+def preferred_adapter(adapters: list):
+    """The adapter to run on: a GPU before a CPU, and never OpenGL while another backend is there."""
+    def rank(adapter):
+        info = adapter.info
+        return BACKEND_RANK.get(info["backend_type"], 2), DEVICE_RANK.get(info["adapter_type"], 4)
+    return min(adapters, key=rank, default=None)
 
 
 @lru_cache(maxsize=1)
@@ -44,7 +61,7 @@ def default_device() -> Device:
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
     import wgpu  # noqa: PLC0415 - loading wgpu starts the native library; do it only when running kernels
 
-    adapter = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
+    adapter = preferred_adapter(wgpu.gpu.enumerate_adapters_sync())
     if adapter is None:
         raise LaunchError("no WebGPU adapter found: install Mesa's Vulkan drivers (apt-get install mesa-vulkan-drivers)")
     have = set(adapter.features)
