@@ -77,7 +77,9 @@ SWIGLU_LIMIT = 7.0
 
 @dataclass(frozen=True)
 class TestShape:
-    """Everything that defines a test model. Types are GGML type names; `yarn=False` writes no scaling keys."""
+    """Everything that defines a test model. The *_type fields are GGML type names. yarn_factor and
+    original_context count only with `yarn` (without it the GGUF has no rope.scaling.* keys and the checkpoint a
+    rope_scaling_factor of 1); context_length is only the GGUF's gpt-oss.context_length."""
     __test__ = False  # a class named Test* imported into a test module is not a test
     n_layer: int = 2
     d_model: int = 64
@@ -208,10 +210,10 @@ def _interleave_rows(gate: np.ndarray, up: np.ndarray) -> np.ndarray:
 
 
 def _draw_weights(c: TestShape, n_vocab: int) -> tuple[dict, dict]:
-    """The model's weights in GGUF names: {name: float32 values} and {name: (ggml type, bytes)} for the blocks.
-    Scales keep every stage of size ~1: unit embeddings, attention scores of a few units, router logits spread
-    by ~2 (few near-ties in expert choice), gate/up of ~2 (the SwiGLU clamp at 7 is reached now and then),
-    logits of ~1.3 rms (a maximum of ~3 over the vocabulary)."""
+    """The model's weights in GGUF names: {name: float32 values}, and for blocked ones {name: ("Q8_0", bytes)}
+    or {name: ("MXFP4", (codes, exponents))}. Scales keep every stage of size ~1: unit embeddings, attention
+    scores of a few units, router logits spread by ~2 (few near-ties in expert choice), gate/up of rms 2-3 (0.1-2%
+    of them reach the SwiGLU clamp at 7), logits of rms ~1.3 (the largest at a position ~4)."""
     draw = _Draw(c.seed)
     d, q_dim, kv_dim, e, ffn = c.d_model, c.n_head * c.head_dim, c.n_kv * c.head_dim, c.n_expert, c.expert_ffn
     values: dict[str, np.ndarray] = {}
