@@ -190,9 +190,17 @@ def _port(text: str) -> int:
     return value
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with the CLI's one-line errors: `error: pywgsl serve: argument --port: ...`, exit 2
+    (argparse's own prints the usage first; `--help` still shows it)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pywgsl", description="GPU kernels written in Python, compiled to WGSL.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = Parser(prog="pywgsl", description="GPU kernels written in Python, compiled to WGSL.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
     p = sub.add_parser("kernels", help="list the kernel library; --check runs each against its numpy reference",
                        description="List the kernel library; with --check, run every kernel on the default "
