@@ -26,6 +26,7 @@ from host.native import default_device, encode_pass, prepare
 from kernels import activations, attention, embed, launching, matvec, moe, mxfp4, norm, packed, rope
 from kernels.formats import BF16, F32
 from kernels.launching import grid_for, words
+from kernels.state import state_at
 
 STREAM_WG = 256
 TRIALS = 5
@@ -142,7 +143,7 @@ def cases(rng, quick: bool):
                 xq, xd = activations.quantize_q8_reference(x)
                 vector = {"xq": xq.view(np.uint32).reshape(-1, 4), "xd": xd} if int8_x else {"x": x.reshape(-1, 4)}
                 return {"q": q, "d": dd, **vector, "b": np.zeros(rows, np.float32), "y": np.zeros(rows, np.float32),
-                        "shape": (rows, cols, 0, 0, 1)}
+                        "shape": (rows, cols, 0, 0, 1, 0)}
             x_bytes = cols + cols // 8 if int8_x else 4 * cols
             yield Case(f"{product.name} {name}", product, rows_grid(rows), q8_args,
                        rows * cols // 32 * 34 + x_bytes + 8 * rows, f"{rows}x{cols}")
@@ -155,7 +156,7 @@ def cases(rng, quick: bool):
             w = rng.standard_normal((rows, d)).astype(np.float32)
             raw = w.tobytes() if fmt == F32 else (w.view(np.uint32) >> 16).astype(np.uint16).tobytes()
             return {"w": words(raw), "x": rng.standard_normal(d).astype(np.float32), "b": np.zeros(rows, np.float32),
-                    "y": np.zeros(rows, np.float32), "shape": (rows, d, 0, 0, 1)}
+                    "y": np.zeros(rows, np.float32), "shape": (rows, d, 0, 0, 1, 0)}
         size = (4 if fmt == F32 else 2) * rows * d
         yield Case(name, matvec.matvec.specialize(FORMAT=fmt), fixed(grid_for(rows)), dense_args,
                    size + 4 * (d + 2 * rows), f"{rows}x{d}")
@@ -178,27 +179,29 @@ def cases(rng, quick: bool):
 
         def moe_args(c, stride=stride):
             x, x_scale = x_half(4 * d)
-            return {"q": q, "s": s, "ids": four_experts(c), "x": x,
+            return {"q": q, "s": s, "ids": four_experts(c), "x": x, "x_scale": np.array([x_scale], np.float32),
                     "bias": np.zeros(n_e * ffn, np.float32), "y": np.zeros(4 * ffn, np.float32),
-                    "e": (ffn, d, 0, n_e, stride, x_scale)}
+                    "e": (ffn, d, 0, n_e, stride, 0, 0)}
         yield Case(name, kern, rows_grid(ffn, 4), moe_args, 4 * ffn * d // 32 * 17 + 4 * 2 * d + 4 * 4 * 2 * ffn,
                    f"4x{ffn}x{d}")
-    # Gate and up in one dispatch, SwiGLU applied: the rows of two tensors interleaved.
+    # Gate and up in one dispatch, SwiGLU applied: the up tensor's planes after the gate tensor's.
     up = packed.mxfp4_planes_reference(mxfp4.random_mxfp4(rng, n_e * ffn * d // 32), n_e * ffn * d // 32)
-    pair_q, pair_s = mxfp4.interleave_planes([(q, s), up], n_e, ffn)
+    up_at = mxfp4.up_blocks(n_e, ffn, d)
+    pair_q, pair_s = mxfp4.concatenate_planes([(q, s), up], [0, up_at])
     x, x_scale = x_half(d)
+    scale = np.array([x_scale], np.float32)
     yield Case("moe_gate_up gate+up+SwiGLU (4 of 32 experts)", mxfp4.moe_matvec.specialize(SWIGLU=1),
-               rows_grid(2 * ffn, 4),
-               lambda c: {"q": pair_q, "s": pair_s, "ids": four_experts(c),
-                          "x": x, "bias": np.zeros(2 * n_e * ffn, np.float32), "y": np.zeros(4 * ffn, np.float32),
-                          "e": (2 * ffn, d, 0, n_e, 0, x_scale)},
+               rows_grid(ffn * 2, 4),
+               lambda c: {"q": pair_q, "s": pair_s, "ids": four_experts(c), "x": x, "x_scale": scale,
+                          "bias": np.zeros(2 * n_e * ffn, np.float32), "y": np.zeros(4 * ffn, np.float32),
+                          "e": (ffn, d, 0, n_e, 0, up_at, n_e * ffn)},
                2 * 4 * ffn * d // 32 * 17 + 2 * d + 4 * 3 * 4 * ffn, f"2x4x{ffn}x{d}")
     # Every expert in one dispatch (as a prefill's tokens pick them all): the whole 141 MB tensor,
     # where the fixed cost of a dispatch no longer hides what the kernel streams.
     yield Case(f"moe_matvec gate/up (all {n_e} experts)", mxfp4.moe_matvec, rows_grid(ffn, n_e),
-               lambda c: {"q": q, "s": s, "ids": np.arange(n_e, dtype=np.uint32), "x": x,
+               lambda c: {"q": q, "s": s, "ids": np.arange(n_e, dtype=np.uint32), "x": x, "x_scale": scale,
                           "bias": np.zeros(n_e * ffn, np.float32), "y": np.zeros(n_e * ffn, np.float32),
-                          "e": (ffn, d, 0, n_e, 0, x_scale)},
+                          "e": (ffn, d, 0, n_e, 0, 0, 0)},
                n_e * ffn * d // 32 * 17 + 2 * d + 4 * 2 * n_e * ffn, f"{n_e}x{ffn}x{d}")
     yield Case("half_words (the down product's x)", activations.half_words, fixed(grid_for(-(-ffn // activations.WG))),
                lambda c: {"x": rng.standard_normal(4 * ffn).astype(np.float32).reshape(-1, 4),
@@ -214,7 +217,8 @@ def cases(rng, quick: bool):
                3 * 4 * d, f"{d}")
     inv = rope.yarn_inv_freq(64, 150000.0, 32.0, 4096)
     yield Case("rope q", rope.rope, fixed((32,)), lambda c: {"x": rng.standard_normal(q_dim).astype(np.float32),
-                                                             "inv_freq": inv, "r": (1000, 64, 64, 1.35)},
+                                                             "inv_freq": inv, "state": state_at(1000),
+                                                             "r": (64, 64, 1.35)},
                2 * 4 * q_dim, "64 heads x 64")
     for f16 in (False, True):
         n_ctx = 4096
@@ -223,9 +227,9 @@ def cases(rng, quick: bool):
         def attention_args(c, f16=f16):
             cache = attention.cache_words(rng.standard_normal((n_ctx, 8, 64)).astype(np.float32), f16)
             return {"q": rng.standard_normal(q_dim).astype(np.float32), "k_cache": cache.reshape(-1, 4), "v_cache": cache,
-                    "sinks": np.zeros(64, np.float32), "out": np.zeros(q_dim, np.float32),
+                    "sinks": np.zeros(64, np.float32), "state": state_at(n_ctx - 1), "out": np.zeros(q_dim, np.float32),
                     "partial": np.zeros(64 * splits * 66, np.float32),
-                    "a": (64, 8, n_ctx - 1, 0, 0.125, attention.SPLIT_KEYS)}
+                    "a": (64, 8, 0, 0.125, attention.SPLIT_KEYS)}
         cache_bytes = n_ctx * 8 * 64 * (2 if f16 else 4)
         yield Case(f"attention pos 4095 {'f16' if f16 else 'f32'} cache (split-K)",
                    attention.attention.specialize(KV_F16=int(f16)), fixed((8, splits)), attention_args,
@@ -247,8 +251,9 @@ def cases(rng, quick: bool):
                4 * vocab, f"{vocab}")
     table = q8_rows(rng, 64 if quick else vocab, d)
     yield Case("embed q8_0", embed.embed, fixed((-(-d // 64),)),
-               lambda c: {"table": words(table), "token": np.array([42], np.uint32), "out": np.zeros(d, np.float32),
-                          "d": d}, d // 32 * 34 + 4 * d, f"row of {d}", rotate=False)
+               lambda c: {"table": words(table), "state": state_at(0, 42), "out": np.zeros(d, np.float32),
+                          "d": d, "first_row": 0, "rows": len(table) // (d // 32 * 34)},
+               d // 32 * 34 + 4 * d, f"row of {d}", rotate=False)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dsl import Array, RW, f32, gpu, kernel, u32, vec2u, vec4f, vec4i, vec4u
+from dsl import Array, RW, f32, gpu, i32, kernel, u32, vec2u, vec4f, vec4i, vec4u
 
 from .launching import grid_for
 from .registry import register
@@ -79,6 +79,33 @@ def half_words(x: Array[vec4f], out: RW[Array[vec2u]], scale: f32, n4: u32):
         out[i] = vec2u(gpu.pack2x16float(v.xy), gpu.pack2x16float(v.zw))
 
 
+AUTO_WG = 256
+
+
+@kernel(workgroup_size=(AUTO_WG,))
+def half_words_auto(x: Array[vec4f], out: RW[Array[vec2u]], scale: RW[Array[f32]], n4: u32):
+    """half_words with the scale found on the GPU, so the host never reads x: one workgroup takes
+    the largest |x| of the n4 * 4 values, writes half_scale of it to scale[0] (from its float bits:
+    the power of two that brings it into [2^14, 2^15]) and converts every value. The expert
+    products' inputs are a few thousand values: one workgroup reads them in microseconds."""
+    scratch = gpu.shared(f32, AUTO_WG)
+    t = gpu.local_id().x
+    top = f32(0.0)
+    for i in range(t, n4, AUTO_WG):
+        a = abs(x[i])
+        top = max(top, max(max(a.x, a.y), max(a.z, a.w)))
+    m = gpu.workgroup_max(scratch, top)
+    bits = gpu.bitcast(u32, m)
+    exponent = i32((bits >> 23) & 255)
+    k = 141 - exponent + (1 if (bits & 0x7FFFFF) == 0 else 0)  # floor(log2(2^15 / m)) for a normal m
+    factor = gpu.bitcast(f32, u32(127 + gpu.clamp(k, -100, 100)) << 23) if m > 0.0 else 1.0
+    if t == 0:
+        scale[0] = factor
+    for i in range(t, n4, AUTO_WG):
+        v = gpu.clamp(x[i] * factor, vec4f(-F16_MAX), vec4f(F16_MAX))
+        out[i] = vec2u(gpu.pack2x16float(v.xy), gpu.pack2x16float(v.zw))
+
+
 def half_scale(bound: float) -> float:
     """The power of two that brings `bound` (the largest |x|) into [2^14, 2^15]; 1 for 0."""
     if not np.isfinite(bound) or bound <= 0:
@@ -130,9 +157,22 @@ def _half_check(x, out, scale, n4):
     return {"out": half_words_reference(x, scale).view(np.float16).reshape(-1, 4)}
 
 
+def _auto_example(rng: np.random.Generator):
+    n4 = 1000  # four values an invocation's share, and more
+    x = (rng.standard_normal(n4 * 4) * 3).astype(np.float32)
+    return {"x": x.reshape(-1, 4), "out": np.zeros((n4, 2), np.uint32), "scale": np.zeros(1, np.float32),
+            "n4": n4}, (1,)
+
+
+def _auto_check(x, out, scale, n4):
+    s = half_scale(float(np.abs(x).max()))
+    return {"out": half_words_reference(x, s).view(np.float16).reshape(-1, 4), "scale": np.array([s])}
+
+
 # Tolerance one quantization step (the reciprocal, see above); tests/test_gpt_oss_kernels.py also
 # checks the scales bit for bit.
 register("quantize_q8", quantize_q8, _check, _example, 1, decode={"xq": "int8"})
 # Tolerance: WGSL leaves pack2x16float's rounding to the implementation (one f16 step, 2^-11 of
 # [2^14, 2^15] = 16, of the largest values).
 register("half_words", half_words, _half_check, _half_example, 16, decode={"out": "float16"})
+register("half_words_auto", half_words_auto, _auto_check, _auto_example, 16, decode={"out": "float16"})

@@ -12,6 +12,7 @@ from dsl import Array, Const, RW, f32, gpu, kernel, struct, u32, vec2f, vec4f, v
 
 from .formats import half_of
 from .registry import register
+from .state import POS, state_at
 
 NEG = -3.0e38
 
@@ -20,8 +21,7 @@ NEG = -3.0e38
 class Attn:
     heads: u32
     kv_heads: u32
-    pos: u32  # the query's position: keys 0..pos are in the cache
-    window: u32  # 0: every key; else only keys j with pos - j < window
+    window: u32  # 0: every key; else only keys j with pos - j < window (pos: the query's position, state[POS])
     scale: f32  # 1 / sqrt(head_dim)
     split: u32  # keys per workgroup along the grid's y (split-K): one per y when the grid has one
 
@@ -35,8 +35,8 @@ MAX_SHARE = TILE * MAX_HD // WG  # keys of a tile whose values one invocation ho
 
 
 @kernel(workgroup_size=(WG,))
-def attention(q: Array[f32], k_cache: Array[vec4u], v_cache: Array[u32], sinks: Array[f32], out: RW[Array[f32]],
-              partial: RW[Array[f32]], a: Attn, HD: Const[u32] = 64, KV_F16: Const[u32] = 0):
+def attention(q: Array[f32], k_cache: Array[vec4u], v_cache: Array[u32], sinks: Array[f32], state: Array[u32],
+              out: RW[Array[f32]], partial: RW[Array[f32]], a: Attn, HD: Const[u32] = 64, KV_F16: Const[u32] = 0):
     """Workgroup (kv head g, s) takes keys [s * split, (s + 1) * split) of the visible ones for all
     the query heads that share g (grouped-query attention reads each key and value once, not once
     per query head). Tiles of TILE keys are loaded one ahead, into registers, while the previous
@@ -63,11 +63,12 @@ def attention(q: Array[f32], k_cache: Array[vec4u], v_cache: Array[u32], sinks: 
     for i in range(t, group * (HD // 4), WG):
         at = g * group * HD + 4 * i
         q_tile[i] = vec4f(q[at], q[at + 1], q[at + 2], q[at + 3])
+    pos = state[POS]  # keys 0..pos are in the cache
     first = u32(0)
-    if a.window > 0 and a.pos + 1 > a.window:
-        first = a.pos + 1 - a.window
+    if a.window > 0 and pos + 1 > a.window:
+        first = pos + 1 - a.window
     lo = first + s * a.split
-    end = min(lo + a.split, a.pos + 1)  # keys lo .. end - 1
+    end = min(lo + a.split, pos + 1)  # keys lo .. end - 1 (none: this split writes a neutral partial)
     m = f32(-3.0e38)  # the running max of head qh (scoring invocations)
     kq = t // HD  # accumulating: keys kq * keys_each.. of each tile, dimension t % HD, for every head
     keys_each = TILE // (WG // HD)
@@ -219,19 +220,21 @@ def attention_combine(partial: Array[f32], sinks: Array[f32], out: RW[Array[f32]
 
 
 @kernel(workgroup_size=(64,))
-def kv_append(k: Array[f32], v: Array[f32], k_cache: RW[Array[u32]], v_cache: RW[Array[u32]], pos: u32,
-              width: u32, KV_F16: Const[u32] = 0):
-    """Write this token's k and v (width = kv_heads * head_dim values) at position pos: one
-    invocation per cache word (one f32, or two packed halves)."""
+def kv_append(src: Array[f32], k_cache: RW[Array[u32]], v_cache: RW[Array[u32]], state: Array[u32], width: u32,
+              k_at: u32, v_at: u32, KV_F16: Const[u32] = 0):
+    """Write this token's k and v (width = kv_heads * head_dim values each, at src[k_at..] and
+    src[v_at..]: the fused qkv product's output holds both) at position state[POS]: one invocation
+    per cache word (one f32, or two packed halves)."""
     i = gpu.global_id().x
+    pos = state[POS]
     if KV_F16 == 1:
         if i < width // 2:
             at = pos * (width // 2) + i
-            k_cache[at] = gpu.pack2x16float(vec2f(k[2 * i], k[2 * i + 1]))
-            v_cache[at] = gpu.pack2x16float(vec2f(v[2 * i], v[2 * i + 1]))
+            k_cache[at] = gpu.pack2x16float(vec2f(src[k_at + 2 * i], src[k_at + 2 * i + 1]))
+            v_cache[at] = gpu.pack2x16float(vec2f(src[v_at + 2 * i], src[v_at + 2 * i + 1]))
     elif i < width:
-        k_cache[pos * width + i] = gpu.bitcast(u32, k[i])
-        v_cache[pos * width + i] = gpu.bitcast(u32, v[i])
+        k_cache[pos * width + i] = gpu.bitcast(u32, src[k_at + i])
+        v_cache[pos * width + i] = gpu.bitcast(u32, src[v_at + i])
 
 
 # -- numpy reference ---------------------------------------------------------------------------------
@@ -285,9 +288,10 @@ def run(q, k_cache, v_cache, sinks, pos: int, window: int, kv_heads: int, head_d
     sinks = np.ascontiguousarray(sinks, np.float32)
     out = attention.launch((kv_heads, splits), q=np.ascontiguousarray(q, np.float32),
                            k_cache=cache_words(k_cache, f16).reshape(-1, 4),
-                           v_cache=cache_words(v_cache, f16), sinks=sinks, out=np.zeros(heads * head_dim, np.float32),
+                           v_cache=cache_words(v_cache, f16), sinks=sinks, state=state_at(pos),
+                           out=np.zeros(heads * head_dim, np.float32),
                            partial=np.zeros(heads * splits * (head_dim + 2), np.float32),
-                           a=(heads, kv_heads, pos, window, 1 / np.sqrt(head_dim), split), HD=head_dim,
+                           a=(heads, kv_heads, window, 1 / np.sqrt(head_dim), split), HD=head_dim,
                            KV_F16=int(f16))
     if splits == 1:
         return out["out"]
@@ -297,8 +301,9 @@ def run(q, k_cache, v_cache, sinks, pos: int, window: int, kv_heads: int, head_d
 
 def append(k, v, k_words, v_words, pos: int, f16: bool = False):
     width = np.asarray(k).size
-    out = kv_append.launch((-(-width // 64),), k=np.ascontiguousarray(k, np.float32), v=np.ascontiguousarray(v, np.float32),
-                           k_cache=k_words, v_cache=v_words, pos=pos, width=width, KV_F16=int(f16))
+    src = np.concatenate([np.ravel(k), np.ravel(v)]).astype(np.float32)
+    out = kv_append.launch((-(-width // 64),), src=src, k_cache=k_words, v_cache=v_words, state=state_at(pos),
+                           width=width, k_at=0, v_at=width, KV_F16=int(f16))
     return out["k_cache"], out["v_cache"]
 
 
@@ -313,14 +318,15 @@ def _example(f16: bool, window: int, pos: int):
             k, v = k.astype(np.float16).astype(np.float32), v.astype(np.float16).astype(np.float32)
         return {"q": rng.standard_normal(heads * hd).astype(np.float32), "k_cache": cache_words(k, f16).reshape(-1, 4),
                 "v_cache": cache_words(v, f16), "sinks": rng.standard_normal(heads).astype(np.float32),
-                "out": np.zeros(heads * hd, np.float32), "partial": np.zeros(1, np.float32),
-                "a": (heads, kv_heads, pos, window, 1 / 8, n_ctx)}, (kv_heads,)
+                "state": state_at(pos), "out": np.zeros(heads * hd, np.float32), "partial": np.zeros(1, np.float32),
+                "a": (heads, kv_heads, window, 1 / 8, n_ctx)}, (kv_heads,)
     return make
 
 
 def _check(f16: bool):
-    def ref(q, k_cache, v_cache, sinks, out, partial, a):
-        heads, kv_heads, pos, window, _, _ = a
+    def ref(q, k_cache, v_cache, sinks, state, out, partial, a):
+        heads, kv_heads, window, _, _ = a
+        pos = int(state[POS])
         dtype = np.float16 if f16 else np.float32
         k, v = k_cache.view(dtype).astype(np.float32), v_cache.view(dtype).astype(np.float32)
         return {"out": attention_reference(q, k, v, sinks, pos, window, kv_heads, 64)}
@@ -344,15 +350,16 @@ def combine_reference(partial, sinks, splits: int, head_dim: int) -> np.ndarray:
 
 
 def _append_example(rng: np.random.Generator):
-    width, n_ctx = 128, 6
-    return {"k": rng.standard_normal(width).astype(np.float32), "v": rng.standard_normal(width).astype(np.float32),
+    width, n_ctx, q_width = 128, 6, 256  # k and v after q, as the fused qkv product writes them
+    return {"src": rng.standard_normal(q_width + 2 * width).astype(np.float32),
             "k_cache": np.zeros(n_ctx * width, np.uint32), "v_cache": np.zeros(n_ctx * width, np.uint32),
-            "pos": 4, "width": width}, (2,)
+            "state": state_at(4), "width": width, "k_at": q_width, "v_at": q_width + width}, (2,)
 
 
-def _append_check(k, v, k_cache, v_cache, pos, width):
-    kc, vc = k_cache.copy(), v_cache.copy()
-    kc[pos * width:(pos + 1) * width], vc[pos * width:(pos + 1) * width] = k.view(np.uint32), v.view(np.uint32)
+def _append_check(src, k_cache, v_cache, state, width, k_at, v_at):
+    kc, vc, pos = k_cache.copy(), v_cache.copy(), int(state[POS])
+    kc[pos * width:(pos + 1) * width] = src[k_at:k_at + width].view(np.uint32)
+    vc[pos * width:(pos + 1) * width] = src[v_at:v_at + width].view(np.uint32)
     return {"k_cache": kc, "v_cache": vc}
 
 

@@ -1,26 +1,32 @@
-"""The ends of a decode step: the embedding row of a token (its id read from a GPU buffer, so the
-sampled token never leaves the GPU) from Q8_0, F16 or F32, and the argmax over the vocabulary."""
+"""The ends of a decode step: the embedding row of a token (its id read from the decode state on
+the GPU, so the sampled token never leaves it) from Q8_0, F16, BF16 or F32, and the argmax over the
+vocabulary."""
 from __future__ import annotations
 
 import numpy as np
 
 from dsl import Array, Const, RW, f32, gpu, kernel, u32
 
-from .formats import F16, F32, Q8_0, half_of, q8_quads, q8_scale
-from .launching import MAX_GRID, words
+from .formats import BF16, F16, F32, Q8_0, bf16_of, half_of, q8_quads, q8_scale
+from .launching import MAX_GRID, as_bytes, device_binding_limit, words
 from .matvec import ROW_BYTES, dequantize_rows, quantize_q8_0
 from .registry import register
+from .state import TOKEN, state_at
 
 WG = 256
 
 
 @kernel(workgroup_size=(64,))
-def embed(table: Array[u32], token: Array[u32], out: RW[Array[f32]], d: u32, FORMAT: Const[u32] = Q8_0):
-    """out = row token[0] of the table (d values a row)."""
+def embed(table: Array[u32], state: Array[u32], out: RW[Array[f32]], d: u32, first_row: u32, rows: u32,
+          FORMAT: Const[u32] = Q8_0):
+    """out = row state[TOKEN] of the table (d values a row), when this part of the table holds it:
+    the part's rows are first_row .. first_row + rows - 1 (a table larger than one binding, such as
+    gpt-oss-20b's 615 MB token_embd, is bound in parts, one dispatch each; the others write nothing)."""
     i = gpu.global_id().x
-    if i >= d:
+    token = state[TOKEN]
+    if i >= d or token < first_row or token >= first_row + rows:
         return
-    row = token[0]
+    row = token - first_row
     if FORMAT == 8:
         byte = (row * (d // 32) + i // 32) * 34
         quad = q8_quads(table[(byte + 2 + (i % 32) // 4 * 4) >> 2], table[((byte + 2 + (i % 32) // 4 * 4) >> 2) + 1],
@@ -29,6 +35,9 @@ def embed(table: Array[u32], token: Array[u32], out: RW[Array[f32]], d: u32, FOR
     elif FORMAT == 1:
         e = row * d + i
         out[i] = half_of(table[e >> 1], e)
+    elif FORMAT == 30:
+        e = row * d + i
+        out[i] = bf16_of(table[e >> 1], e)
     else:
         out[i] = gpu.bitcast(f32, table[row * d + i])
 
@@ -77,9 +86,28 @@ def embed_reference(raw, token: int, d: int, fmt: int) -> np.ndarray:
     return dequantize_rows(np.asarray(raw).view(np.uint8)[token * row_bytes:(token + 1) * row_bytes], 1, d, fmt)[0]
 
 
-def run_embed(raw, token: int, d: int, fmt: int = Q8_0) -> np.ndarray:
-    return embed.launch((-(-d // 64),), table=words(raw), token=np.array([token], np.uint32),
-                        out=np.zeros(d, np.float32), d=d, FORMAT=fmt)["out"]
+def table_parts(vocab: int, row_bytes: int, limit: int) -> list[tuple[int, int]]:
+    """(first row, rows) of the parts of an embedding table that fit bindings of `limit` bytes
+    (a word of room: a part's last row may end inside a word)."""
+    per_part = (limit - 4) // row_bytes
+    if per_part < 1:
+        raise ValueError(f"one embedding row ({row_bytes} bytes) does not fit a binding of {limit} bytes")
+    return [(r0, min(per_part, vocab - r0)) for r0 in range(0, vocab, per_part)]
+
+
+def run_embed(raw, token: int, d: int, fmt: int = Q8_0, max_binding: int | None = None) -> np.ndarray:
+    """Row `token` of a table of GGUF rows, bound in parts when it is larger than a binding."""
+    data = as_bytes(raw)
+    row_bytes = ROW_BYTES[fmt](d)
+    vocab = len(data) // row_bytes
+    if not 0 <= token < vocab:
+        raise ValueError(f"token {token} is outside the table's {vocab} rows")
+    out = np.zeros(d, np.float32)
+    for first, rows in table_parts(vocab, row_bytes, max_binding or device_binding_limit()):
+        if first <= token < first + rows:  # the other parts' dispatches would write nothing
+            out = embed.launch((-(-d // 64),), table=words(data[first * row_bytes:(first + rows) * row_bytes]),
+                               state=state_at(0, token), out=out, d=d, first_row=first, rows=rows, FORMAT=fmt)["out"]
+    return out
 
 
 ARGMAX_CHUNK = 1024  # values a workgroup of the first pass reads: 197 workgroups for 201088 logits
@@ -102,13 +130,18 @@ def _embed_example(fmt: int):
     def make(rng: np.random.Generator):
         vocab, d = 50, 96
         w = rng.standard_normal((vocab, d)).astype(np.float32)
-        raw = {Q8_0: lambda: quantize_q8_0(w), F16: lambda: w.astype(np.float16).tobytes(), F32: lambda: w.tobytes()}[fmt]()
-        return {"table": words(raw), "token": np.array([37], np.uint32), "out": np.zeros(d, np.float32), "d": d}, (2,)
+        raw = {Q8_0: lambda: quantize_q8_0(w), F16: lambda: w.astype(np.float16).tobytes(), F32: lambda: w.tobytes(),
+               BF16: lambda: (w.view(np.uint32) >> 16).astype(np.uint16).tobytes()}[fmt]()
+        # the table's second part: rows 20..49
+        part = as_bytes(raw)[20 * ROW_BYTES[fmt](d):]
+        return {"table": words(part), "state": state_at(0, 37), "out": np.zeros(d, np.float32), "d": d,
+                "first_row": 20, "rows": vocab - 20}, (2,)
     return make
 
 
 def _embed_check(fmt: int):
-    return lambda table, token, out, d: {"out": embed_reference(table, int(token[0]), d, fmt)}
+    return lambda table, state, out, d, first_row, rows: {
+        "out": embed_reference(table, int(state[TOKEN]) - first_row, d, fmt)}
 
 
 def _argmax_example(rng: np.random.Generator):
@@ -145,5 +178,6 @@ def _argmax_winners_check(values, indices, best, best_index, n, chunk, direct):
 register("embed_q8_0", embed, _embed_check(Q8_0), _embed_example(Q8_0), 0)
 register("embed_f16", embed.specialize(FORMAT=F16), _embed_check(F16), _embed_example(F16), 0)
 register("embed_f32", embed.specialize(FORMAT=F32), _embed_check(F32), _embed_example(F32), 0)
+register("embed_bf16", embed.specialize(FORMAT=BF16), _embed_check(BF16), _embed_example(BF16), 0)
 register("argmax", argmax, _argmax_check, _argmax_example, 0)
 register("argmax_winners", argmax, _argmax_winners_check, _argmax_winners_example, 0)

@@ -54,3 +54,20 @@ def e2m1_doubled(q: u32) -> f32:
     m = q & 7
     magnitude = f32(m) if m < 4 else f32((2 + (m & 1)) << ((m >> 1) - 1))
     return -magnitude if (q & 8) != 0 and m != 0 else magnitude  # the table has +0 for code 8, not -0
+
+
+@func
+def dense_word(index: u32, format: u32) -> u32:
+    """The word of a dense tensor's array<u32> that holds element `index` (F32: one a word; F16,
+    BF16: two)."""
+    return index if format == 0 else index >> 1
+
+
+@func
+def dense_value(word: u32, index: u32, format: u32) -> f32:
+    """Element `index` of a dense tensor of ggml type `format` (F32, F16 or BF16), from its word."""
+    if format == 0:
+        return gpu.bitcast(f32, word)
+    if format == 1:
+        return half_of(word, index)
+    return bf16_of(word, index)

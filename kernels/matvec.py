@@ -9,7 +9,7 @@ import numpy as np
 
 from dsl import Array, Const, Kernel, RW, f32, gpu, kernel, struct, u32, vec4f, vec4u
 
-from .formats import BF16, F16, F32, Q8_0, bf16_of, half_of
+from .formats import BF16, F16, F32, Q8_0, dense_value, dense_word, half_of
 from . import activations
 from .launching import as_bytes, device_binding_limit, grid_for, row_chunks, words
 from .packed import q8_0_planes, q8_0_planes_reference, q8_values
@@ -27,6 +27,7 @@ class Rows:
     first: u32  # dense formats: the element of w where row 0 starts (packed planes start at row 0)
     row_offset: u32  # index in y (and b) of row 0, when a weight is split over dispatches
     has_bias: u32  # 1: add b[row]
+    accumulate: u32  # 1: add to y[row] (the residual stream) instead of overwriting it
 
 
 @kernel(workgroup_size=("WG",))
@@ -54,7 +55,7 @@ def q8_0_matvec(q: Array[vec4u], d: Array[u32], x: Array[vec4f], b: Array[f32], 
     total = gpu.workgroup_sum(scratch, acc)
     if t < ROWS and first + t < shape.rows:
         out = shape.row_offset + first + t
-        y[out] = total[t] + (b[out] if shape.has_bias == 1 else 0.0)
+        y[out] = (y[out] if shape.accumulate == 1 else 0.0) + total[t] + (b[out] if shape.has_bias == 1 else 0.0)
 
 
 @kernel(workgroup_size=("WG",))
@@ -79,7 +80,7 @@ def q8_0_matvec_int8(q: Array[vec4u], d: Array[u32], xq: Array[vec4u], xd: Array
     total = gpu.workgroup_sum(scratch, acc)
     if t < ROWS and first + t < shape.rows:
         out = shape.row_offset + first + t
-        y[out] = total[t] + (b[out] if shape.has_bias == 1 else 0.0)
+        y[out] = (y[out] if shape.accumulate == 1 else 0.0) + total[t] + (b[out] if shape.has_bias == 1 else 0.0)
 
 
 @kernel(workgroup_size=(DENSE_WG,))
@@ -94,17 +95,12 @@ def matvec(w: Array[u32], x: Array[f32], b: Array[f32], y: RW[Array[f32]], shape
             for u in gpu.static_range(UNROLL):  # UNROLL loads in flight, not one wait a value
                 c = min(c0 + u * DENSE_WG, shape.cols - 1)
                 e = base + c
-                if FORMAT == 0:
-                    v = gpu.bitcast(f32, w[e])
-                elif FORMAT == 1:
-                    v = half_of(w[e >> 1], e)
-                else:
-                    v = bf16_of(w[e >> 1], e)
+                v = dense_value(w[dense_word(e, FORMAT)], e, FORMAT)
                 acc[u % 4] += v * x[c] if c0 + u * DENSE_WG < shape.cols else 0.0
     total = gpu.workgroup_sum(scratch, acc.x + acc.y + acc.z + acc.w)
     if gpu.local_id().x == 0 and row < shape.rows:
         out = shape.row_offset + row
-        y[out] = total + (b[out] if shape.has_bias == 1 else 0.0)
+        y[out] = (y[out] if shape.accumulate == 1 else 0.0) + total + (b[out] if shape.has_bias == 1 else 0.0)
 
 
 PRODUCTS = {False: q8_0_matvec, True: q8_0_matvec_int8}  # by whether x is quantized
@@ -148,9 +144,9 @@ def matvec_reference(raw, x: np.ndarray, rows: int, cols: int, fmt: int = Q8_0, 
 # -- on numpy arrays -----------------------------------------------------------------------------------
 
 def run(raw, x: np.ndarray, rows: int, cols: int, fmt: int = Q8_0, bias: np.ndarray | None = None,
-        max_binding: int | None = None, int8_x: bool = False) -> np.ndarray:
-    """y = W x (+ bias) on the GPU for `rows` GGUF rows of `cols` values in format `fmt`; with
-    int8_x (Q8_0 only) x is quantized first and the product runs on integer dot products."""
+        max_binding: int | None = None, int8_x: bool = False, residual: np.ndarray | None = None) -> np.ndarray:
+    """y = W x (+ bias) (+ residual) on the GPU for `rows` GGUF rows of `cols` values in format `fmt`;
+    with int8_x (Q8_0 only) x is quantized first and the product runs on integer dot products."""
     if int8_x and fmt != Q8_0:
         raise ValueError("int8_x is the Q8_0 product's option")
     if fmt not in ROW_BYTES:
@@ -163,7 +159,8 @@ def run(raw, x: np.ndarray, rows: int, cols: int, fmt: int = Q8_0, bias: np.ndar
         raise ValueError(f"{rows} rows of {cols} {NAMES[fmt]} values need {rows * row_bytes} bytes, got {len(data)}")
     x = np.ascontiguousarray(x, np.float32)
     b = np.zeros(rows, np.float32) if bias is None else np.ascontiguousarray(bias, np.float32)
-    y = np.zeros(rows, np.float32)
+    y = np.zeros(rows, np.float32) if residual is None else np.array(residual, np.float32).reshape(rows)
+    add = int(residual is not None)
     if fmt == Q8_0:  # once for every chunk: the product for this many rows, and x as it reads it
         product = q8_0_product(int8_x, rows)
         vector = dict(zip(("xq", "xd"), activations.quantize(x))) if int8_x else {"x": x.reshape(-1, 4)}
@@ -171,10 +168,10 @@ def run(raw, x: np.ndarray, rows: int, cols: int, fmt: int = Q8_0, bias: np.ndar
         if fmt == Q8_0:  # repacked per chunk: the file's bytes of these rows become two planes
             q, d = q8_0_planes(data[r0 * row_bytes:(r0 + n) * row_bytes], n * cols // 32)
             y = product.launch(grid_for(-(-n // product.constants["ROWS"])), q=q, d=d, b=b, y=y,
-                               shape=(n, cols, 0, r0, int(bias is not None)), **vector)["y"]
+                               shape=(n, cols, 0, r0, int(bias is not None), add), **vector)["y"]
         else:
             y = matvec.launch(grid_for(n), w=words(data[start: start + shift + n * row_bytes]), x=x, b=b, y=y,
-                              shape=(n, cols, shift // (row_bytes // cols), r0, int(bias is not None)),
+                              shape=(n, cols, shift // (row_bytes // cols), r0, int(bias is not None), add),
                               FORMAT=fmt)["y"]
     return y
 
@@ -188,8 +185,8 @@ def _example(fmt: int, rows: int, cols: int, int8_x: bool = False):
                BF16: lambda: (w.view(np.uint32) >> 16).astype(np.uint16).tobytes(),
                Q8_0: lambda: quantize_q8_0(w)}[fmt]()
         x = rng.standard_normal(cols).astype(np.float32)
-        args = {"b": rng.standard_normal(rows).astype(np.float32), "y": np.zeros(rows, np.float32),
-                "shape": (rows, cols, 0, 0, 1)}
+        args = {"b": rng.standard_normal(rows).astype(np.float32), "y": rng.standard_normal(rows).astype(np.float32),
+                "shape": (rows, cols, 0, 0, 1, 1)}  # y holds a residual the product adds to
         if fmt == Q8_0:
             q, d = q8_0_planes_reference(raw, rows * cols // 32)
             xq, xd = activations.quantize_q8_reference(x)
@@ -202,7 +199,7 @@ def _example(fmt: int, rows: int, cols: int, int8_x: bool = False):
 def _reference(fmt: int):
     def ref(w, x, b, y, shape):
         rows, cols = shape[0], shape[1]
-        return {"y": matvec_reference(w, x.reshape(-1), rows, cols, fmt, b)}
+        return {"y": matvec_reference(w, x.reshape(-1), rows, cols, fmt, b) + (y if shape[5] else 0)}
     return ref
 
 
@@ -212,7 +209,7 @@ def _q8_0_planes_check(q, d, b, y, shape, x=None, xq=None, xd=None):
     scales = d.view(np.float16)[: rows * cols // 32].astype(np.float64)[:, None]
     if x is None:  # the int8 product's x: quants times block scales
         x = xq.view(np.int8).reshape(-1, 32) * xd.astype(np.float64)[:, None]
-    return {"y": (quants * scales).reshape(rows, cols) @ x.reshape(-1).astype(np.float64) + b}
+    return {"y": (quants * scales).reshape(rows, cols) @ x.reshape(-1).astype(np.float64) + b + (y if shape[5] else 0)}
 
 
 def quantize_q8_0(values: np.ndarray) -> bytes:

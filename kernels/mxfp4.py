@@ -43,29 +43,33 @@ def mxfp4_dequantize(w: Array[u32], out: RW[Array[f32]], shape: Rows):
 class Experts:
     rows: u32  # output rows of one expert
     cols: u32  # input values of a row (a multiple of 32)
-    first: u32  # the first expert held by w (a tensor larger than a binding comes in parts)
-    count: u32  # experts held by w
+    first: u32  # the first expert held by q (a tensor larger than a binding comes in parts)
+    count: u32  # experts held by q
     x_stride: u32  # 0: every slot reads the same x (gate, up); else slot s reads x[s * x_stride ...] (down)
-    x_scale: f32  # x holds x * x_scale as f16 (activations.half_words): y divides it out
+    up_blocks: u32  # SWIGLU: where the up tensor's planes start in q (blocks; a multiple of 4), after gate's
+    up_bias: u32  # SWIGLU: where the up tensor's biases start in bias, after gate's
 
 
 @kernel(workgroup_size=("WG",))
-def moe_matvec(q: Array[vec4u], s: Array[u32], ids: Array[u32], x: Array[vec4u], bias: Array[f32],
-               y: RW[Array[f32]], e: Experts, WG: Const[u32] = 32, ROWS: Const[u32] = 4, SWIGLU: Const[u32] = 0):
+def moe_matvec(q: Array[vec4u], s: Array[u32], ids: Array[u32], x: Array[vec4u], x_scale: Array[f32],
+               bias: Array[f32], y: RW[Array[f32]], e: Experts, WG: Const[u32] = 32, ROWS: Const[u32] = 4,
+               SWIGLU: Const[u32] = 0):
     """y[slot, row] = W[ids[slot]][row] . x_slot + bias[ids[slot], row] from packed planes
-    (kernels/packed.py) and x as f16 pairs: workgroup (ROWS rows, slot), one invocation a block
-    (a 16-byte load of its quants a row); each invocation's 32 x values (four 16-byte loads) serve
-    every row, whose loads issue together (gpu.static_range). Codes become f16 pairs by bit moves
-    (packed.mxfp4_pair); with shader-f16 they multiply x's pairs as they are, two products an
-    instruction, summed in f16 over the block's 32. On an H200, 4 of 32 experts: 10.0 us; the
-    f32 variant (both converted to f32) 13.4-13.9 us; two f16 sums of 16 a block 10.5 us; two
-    invocations a block, 64 or 128 a workgroup, or two blocks a trip were slower still.
+    (kernels/packed.py) and x as f16 pairs times x_scale[0] (activations.half_words): workgroup (ROWS
+    rows, slot), one invocation a block (a 16-byte load of its quants a row); each invocation's 32 x
+    values (four 16-byte loads) serve every row, whose loads issue together (gpu.static_range).
+    Codes become f16 pairs by bit moves (packed.mxfp4_pair); with shader-f16 they multiply x's
+    pairs as they are, two products an instruction, summed in f16 over the block's 32. On an H200,
+    4 of 32 experts: 10.0 us; the f32 variant (both converted to f32) 13.4-13.9 us; two f16 sums of
+    16 a block 10.5 us; two invocations a block, 64 or 128 a workgroup, or two blocks a trip were
+    slower still.
 
     A workgroup whose expert lies in another part of the tensor does nothing. With SWIGLU (ROWS
-    even), the rows are the gate and up tensors' rows interleaved (gate r, up r: moe_gate_up makes
-    them so) and y[slot, r] = SwiGLU(gate r, up r): the expert's first layer in one dispatch."""
+    even), q holds the gate tensor's planes and then, from block e.up_blocks, the up tensor's (bias
+    likewise from e.up_bias): a workgroup computes ROWS / 2 rows of each and writes
+    y[slot, r] = SwiGLU(gate r, up r), the expert's first layer in one dispatch."""
     scratch = gpu.shared(vec4f, WG)
-    first = gpu.workgroup_id().x * ROWS
+    first = gpu.workgroup_id().x * (ROWS // 2 if SWIGLU == 1 else ROWS)
     slot = gpu.workgroup_id().y
     t = gpu.local_id().x
     expert = ids[slot]
@@ -81,7 +85,10 @@ def moe_matvec(q: Array[vec4u], s: Array[u32], ids: Array[u32], x: Array[vec4u],
             high0 = x[xk + 2]  # 16..23: words 0, 1's high nibbles
             high1 = x[xk + 3]  # 24..31
             for r in gpu.static_range(ROWS):
-                k = (rows_before + min(first + r, e.rows - 1)) * blocks + blk  # past the end: dropped below
+                row = first + (r // 2 if SWIGLU == 1 else r)
+                k = (rows_before + min(row, e.rows - 1)) * blocks + blk  # past the end: dropped below
+                if SWIGLU == 1:
+                    k += (r % 2) * e.up_blocks  # odd r: the up tensor's row
                 w = q[k]
                 if gpu.has("shader-f16"):
                     h = mxfp4_dot_half(w.x, low0.xy, high0.xy, vec2h(0.0))
@@ -95,12 +102,12 @@ def moe_matvec(q: Array[vec4u], s: Array[u32], ids: Array[u32], x: Array[vec4u],
                                                            mxfp4_dot(w.z, low1.xy, high1.xy) +
                                                            mxfp4_dot(w.w, low1.zw, high1.zw))
     # 2^15: the pairs' 2^-14 and the scales' doubled table; and x's scale
-    total = gpu.workgroup_sum(scratch, acc * (32768.0 / e.x_scale))
+    total = gpu.workgroup_sum(scratch, acc * (32768.0 / x_scale[0]))
     if SWIGLU == 1:
-        if 2 * t < ROWS and mine and first + 2 * t + 1 < e.rows:
-            row = first + 2 * t
-            y[slot * (e.rows // 2) + row // 2] = swiglu_one(total[2 * t] + bias[expert * e.rows + row],
-                                                            total[2 * t + 1] + bias[expert * e.rows + row + 1])
+        if 2 * t < ROWS and mine and first + t < e.rows:
+            row = first + t
+            at = expert * e.rows + row
+            y[slot * e.rows + row] = swiglu_one(total[2 * t] + bias[at], total[2 * t + 1] + bias[e.up_bias + at])
     elif t < ROWS and mine and first + t < e.rows:
         row = first + t
         y[slot * e.rows + row] = total[t] + bias[expert * e.rows + row]
@@ -146,7 +153,7 @@ def moe_gate_up_reference(raw_gate, raw_up, ids, x, bias_gate, bias_up, rows: in
 def dequantize(raw, n_values: int) -> np.ndarray:
     blocks = n_values // 32
     return mxfp4_dequantize.launch(grid_for(-(-blocks // WG)), w=words(raw), out=np.zeros(n_values, np.float32),
-                                   shape=(1, n_values, 0, 0, 0))["out"]
+                                   shape=(1, n_values, 0, 0, 0, 0))["out"]
 
 
 MOE_ROWS = moe_matvec.constants["ROWS"]
@@ -164,8 +171,8 @@ def moe(raw, ids, x, bias, n_expert: int, rows: int, cols: int, x_stride: int = 
 def moe_gate_up(raw_gate, raw_up, ids, x, bias_gate, bias_up, n_expert: int, rows: int, cols: int,
                 max_binding: int | None = None, f16: bool | None = None) -> np.ndarray:
     """SwiGLU(gate x + bias_gate, up x + bias_up) of the selected experts, [len(ids), rows], in one
-    dispatch a part: on upload the two tensors' planes are interleaved row by row (gate r, up r),
-    so one workgroup reads both rows and writes their SwiGLU."""
+    dispatch a part: the up tensor's planes follow the gate tensor's in one buffer, so one
+    workgroup reads a gate row and its up row and writes their SwiGLU."""
     return _expert_products([raw_gate, raw_up], [bias_gate, bias_up], ids, x, n_expert, rows, cols, 0, max_binding,
                             f16)
 
@@ -179,24 +186,34 @@ def x_half_words(x: np.ndarray) -> tuple[np.ndarray, float]:
     return half_words_reference(padded, scale).reshape(-1, 4), scale
 
 
-def interleave_rows(planes: list[np.ndarray], count: int, rows: int) -> np.ndarray:
-    """Per-expert rows of several tensors' planes (block-ordered [count * rows * blocks, ...]),
-    interleaved row by row: tensor 0's row r, tensor 1's row r, ..."""
-    per_row = planes[0].reshape(count, rows, -1, *planes[0].shape[1:])
-    return np.stack([p.reshape(per_row.shape) for p in planes], axis=2).reshape(-1, *planes[0].shape[1:])
+def experts_per_part(expert_bytes: int, tensors: int, limit: int) -> int:
+    """How many whole experts (of `tensors` tensors each: gate and up share a binding) a binding holds."""
+    per_part = (limit - 8) // (expert_bytes * tensors)
+    if per_part < 1:
+        raise ValueError(f"one expert ({expert_bytes * tensors} bytes) does not fit a binding of {limit} bytes")
+    return per_part
 
 
-def interleave_planes(planes: list[tuple[np.ndarray, np.ndarray]], count: int,
-                      rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """Several tensors' packed planes (quants, exponent words) of `count` experts, rows interleaved."""
-    blocks = len(planes[0][0])
-    return (interleave_rows([q for q, _ in planes], count, rows),
-            exponent_words(interleave_rows([s.view(np.uint8)[:blocks] for _, s in planes], count, rows)))
+def up_blocks(count: int, rows: int, cols: int) -> int:
+    """Where the up tensor's planes start after `count` experts of the gate tensor's: a multiple of 4
+    blocks, so that its exponents start a word."""
+    return -(-count * rows * cols // 32 // 4) * 4
+
+
+def concatenate_planes(planes: list[tuple[np.ndarray, np.ndarray]], starts: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Several tensors' packed planes (quants, exponent words) in one pair, tensor i from block starts[i]."""
+    total = starts[-1] + len(planes[-1][0])
+    q = np.zeros((total, 4), np.uint32)
+    e = np.zeros(-(-total // 4) * 4, np.uint8)
+    for (quants, exponents), start in zip(planes, starts):
+        q[start:start + len(quants)] = quants
+        e[start:start + len(quants)] = exponents.view(np.uint8)[:len(quants)]
+    return q, e.view(np.uint32)
 
 
 def _expert_products(raws: list, biases: list, ids, x, n_expert: int, rows: int, cols: int, x_stride: int,
                      max_binding: int | None, f16: bool | None) -> np.ndarray:
-    """One expert tensor (moe) or the gate and up pair (moe_gate_up, rows interleaved, SWIGLU)."""
+    """One expert tensor (moe) or the gate and up pair (moe_gate_up: up's planes after gate's, SWIGLU)."""
     datas = [as_bytes(raw) for raw in raws]
     expert_bytes = rows * cols // 32 * 17
     for data in datas:
@@ -204,13 +221,13 @@ def _expert_products(raws: list, biases: list, ids, x, n_expert: int, rows: int,
             raise ValueError(f"{n_expert} experts of {rows} x {cols} MXFP4 need {n_expert * expert_bytes} bytes")
     if x_stride % 8:
         raise ValueError(f"x_stride must be a multiple of 8 values (x is read 8 values a load), got {x_stride}")
-    per_part = ((max_binding or device_binding_limit()) - 8) // (expert_bytes * len(raws))
-    if per_part < 1:
-        raise ValueError(f"one expert ({expert_bytes * len(raws)} bytes) does not fit a binding")
+    per_part = experts_per_part(expert_bytes, len(raws), max_binding or device_binding_limit())
     ids = np.ascontiguousarray(ids, np.uint32)
     xw, x_scale = x_half_words(x)
-    bias = interleave_rows([np.ascontiguousarray(b, np.float32) for b in biases], n_expert, rows)
-    kern = arithmetic(moe_matvec.specialize(SWIGLU=1) if len(raws) == 2 else moe_matvec, f16)
+    bias = np.concatenate([np.ascontiguousarray(b, np.float32).reshape(-1) for b in biases])
+    swiglu = len(raws) == 2
+    kern = arithmetic(moe_matvec.specialize(SWIGLU=1) if swiglu else moe_matvec, f16)
+    rows_a_group = MOE_ROWS // 2 if swiglu else MOE_ROWS
     y = np.zeros(len(ids) * rows, np.float32)
     blocks = rows * cols // 32  # an expert's
     for first in range(0, n_expert, per_part):
@@ -218,9 +235,11 @@ def _expert_products(raws: list, biases: list, ids, x, n_expert: int, rows: int,
         if not np.any((ids >= first) & (ids < first + count)):
             continue
         parts = [data[first * expert_bytes:(first + count) * expert_bytes] for data in datas]
-        q, s = interleave_planes([mxfp4_planes(part, count * blocks) for part in parts], count, rows)
-        y = kern.launch((-(-rows * len(raws) // MOE_ROWS), len(ids)), q=q, s=s, ids=ids,
-                        x=xw, bias=bias, y=y, e=(rows * len(raws), cols, first, count, x_stride, x_scale))["y"]
+        up = up_blocks(count, rows, cols)
+        q, s = concatenate_planes([mxfp4_planes(part, count * blocks) for part in parts], [0, up][:len(parts)])
+        y = kern.launch((-(-rows // rows_a_group), len(ids)), q=q, s=s, ids=ids, x=xw,
+                        x_scale=np.array([x_scale], np.float32), bias=bias, y=y,
+                        e=(rows, cols, first, count, x_stride, up, n_expert * rows))["y"]
     return y.reshape(len(ids), rows)
 
 
@@ -239,8 +258,9 @@ def _moe_example(rng: np.random.Generator):
     ids = rng.permutation(n_expert)[:slots].astype(np.uint32)
     q, s = mxfp4_planes_reference(raw, n_expert * rows * cols // 32)
     x, x_scale = x_half_words(rng.standard_normal(slots * cols) * 0.02)  # outputs up to ~10
-    return {"q": q, "s": s, "ids": ids, "x": x, "bias": rng.standard_normal(n_expert * rows).astype(np.float32),
-            "y": np.zeros(slots * rows, np.float32), "e": (rows, cols, 0, n_expert, cols, x_scale)}, \
+    return {"q": q, "s": s, "ids": ids, "x": x, "x_scale": np.array([x_scale], np.float32),
+            "bias": rng.standard_normal(n_expert * rows).astype(np.float32),
+            "y": np.zeros(slots * rows, np.float32), "e": (rows, cols, 0, n_expert, cols, 0, 0)}, \
         (-(-rows // MOE_ROWS), slots)
 
 
@@ -251,32 +271,38 @@ def _file_blocks(q, s) -> np.ndarray:
     return np.concatenate([exponents, mxfp4_unplace(q.reshape(n, 4)).view(np.uint8).reshape(n, 16)], axis=1)
 
 
-def _moe_check(q, s, ids, x, bias, y, e):
-    rows, cols, first, count, stride, x_scale = e
-    x_values = half_words_values(x, x_scale)
+def _moe_check(q, s, ids, x, x_scale, bias, y, e):
+    rows, cols, first, count, stride, _, _ = e
+    x_values = half_words_values(x, x_scale[0])
     return {"y": moe_reference(_file_blocks(q, s), ids, x_values, bias, rows, cols, stride).reshape(-1)}
 
 
 def _gate_up_example(rng: np.random.Generator):
     n_expert, rows, cols, slots = 8, 12, 96, 4
-    q, s = interleave_planes([mxfp4_planes_reference(random_mxfp4(rng, n_expert * rows * cols // 32),
-                                                     n_expert * rows * cols // 32) for _ in range(2)], n_expert, rows)
+    n_blocks = n_expert * rows * cols // 32
+    up = up_blocks(n_expert, rows, cols) + 4  # a gap after gate's planes: up_blocks is read, not assumed
+    q, s = concatenate_planes([mxfp4_planes_reference(random_mxfp4(rng, n_blocks), n_blocks) for _ in range(2)],
+                              [0, up])
     x, x_scale = x_half_words(rng.standard_normal(cols) * 0.02)
     return {"q": q, "s": s, "ids": rng.permutation(n_expert)[:slots].astype(np.uint32), "x": x,
-            "bias": rng.standard_normal(2 * n_expert * rows).astype(np.float32),
-            "y": np.zeros(slots * rows, np.float32), "e": (2 * rows, cols, 0, n_expert, 0, x_scale)}, \
-        (-(-2 * rows // MOE_ROWS), slots)
+            "x_scale": np.array([x_scale], np.float32), "bias": rng.standard_normal(2 * n_expert * rows + 3).astype(np.float32),
+            "y": np.zeros(slots * rows, np.float32), "e": (rows, cols, 0, n_expert, 0, up, n_expert * rows + 3)}, \
+        (-(-rows // (MOE_ROWS // 2)), slots)
 
 
-def _gate_up_check(q, s, ids, x, bias, y, e):
-    rows, cols, first, count, stride, x_scale = e  # rows: gate and up interleaved
-    both = moe_reference(_file_blocks(q, s), ids, half_words_values(x, x_scale), bias, rows, cols, 0)
-    return {"y": swiglu_reference(both[:, 0::2], both[:, 1::2]).reshape(-1)}
+def _gate_up_check(q, s, ids, x, x_scale, bias, y, e):
+    rows, cols, first, count, stride, up, up_bias = e
+    blocks = _file_blocks(q, s)
+    n_blocks = count * rows * cols // 32
+    xv = half_words_values(x, x_scale[0])
+    gate = moe_reference(blocks[:n_blocks], ids, xv, bias[:count * rows], rows, cols, 0)
+    up_product = moe_reference(blocks[up:up + n_blocks], ids, xv, bias[up_bias:up_bias + count * rows], rows, cols, 0)
+    return {"y": swiglu_reference(gate, up_product).reshape(-1)}
 
 
 def _dequantize_example(rng: np.random.Generator):
     n = 5 * 96
-    return {"w": words(random_mxfp4(rng, n // 32)), "out": np.zeros(n, np.float32), "shape": (1, n, 0, 0, 0)}, \
+    return {"w": words(random_mxfp4(rng, n // 32)), "out": np.zeros(n, np.float32), "shape": (1, n, 0, 0, 0, 0)}, \
         grid_for(-(-n // 32 // WG))
 
 

@@ -107,29 +107,33 @@ def mxfp4_dot_half(word: u32, low: vec2u, high: vec2u, acc: vec2h) -> vec2h:
 
 
 @kernel(workgroup_size=(WG,))
-def q8_0_repack(w: Array[u32], q: RW[Array[vec4u]], d: RW[Array[u32]], blocks: u32):
-    """Invocation i: blocks 2i and 2i + 1, words 17i..17i+16 of the file's bytes. Block 2i's quants
-    start two bytes into a word; block 2i + 1's on a word boundary."""
+def q8_0_repack(w: Array[u32], q: RW[Array[vec4u]], d: RW[Array[u32]], blocks: u32, to: u32):
+    """Invocation i: blocks 2i and 2i + 1 of w, words 17i..17i+16 of the file's bytes, which become
+    blocks to + 2i and to + 2i + 1 of the planes (`to` even: a tensor loaded piece by piece, or
+    several tensors into one pair of planes). Block 2i's quants start two bytes into a word; block
+    2i + 1's on a word boundary."""
     i = gpu.global_id().x + gpu.global_id().y * gpu.num_workgroups().x * WG
     if 2 * i >= blocks:
         return
     at = 17 * i
+    o = to // 2 + i  # the destination pair
     for v in range(2):
         m = at + 4 * v
-        q[4 * i + v] = vec4u(spliced(w[m], w[m + 1], 16), spliced(w[m + 1], w[m + 2], 16),
+        q[4 * o + v] = vec4u(spliced(w[m], w[m + 1], 16), spliced(w[m + 1], w[m + 2], 16),
                              spliced(w[m + 2], w[m + 3], 16), spliced(w[m + 3], w[m + 4], 16))
     scales = w[at] & 0xFFFF
     if 2 * i + 1 < blocks:
         scales = scales | (w[at + 8] & 0xFFFF0000)
-        q[4 * i + 2] = vec4u(w[at + 9], w[at + 10], w[at + 11], w[at + 12])
-        q[4 * i + 3] = vec4u(w[at + 13], w[at + 14], w[at + 15], w[at + 16])
-    d[i] = scales
+        q[4 * o + 2] = vec4u(w[at + 9], w[at + 10], w[at + 11], w[at + 12])
+        q[4 * o + 3] = vec4u(w[at + 13], w[at + 14], w[at + 15], w[at + 16])
+    d[o] = scales
 
 
 @kernel(workgroup_size=(WG,))
-def mxfp4_repack(w: Array[u32], q: RW[Array[vec4u]], e: RW[Array[u32]], blocks: u32):
-    """Invocation i: blocks 4i..4i+3, words 17i..17i+16. Block 4i + k starts 17k bytes in: its
-    exponent is byte 17k, its quants bytes 17k + 1.. (shifted by 8, 16, 24 and 0 bits), placed."""
+def mxfp4_repack(w: Array[u32], q: RW[Array[vec4u]], e: RW[Array[u32]], blocks: u32, to: u32):
+    """Invocation i: blocks 4i..4i+3 of w, words 17i..17i+16, which become blocks to + 4i.. of the
+    planes (`to` a multiple of 4). Block 4i + k starts 17k bytes in: its exponent is byte 17k, its
+    quants bytes 17k + 1.. (shifted by 8, 16, 24 and 0 bits), placed."""
     i = gpu.global_id().x + gpu.global_id().y * gpu.num_workgroups().x * WG
     if 4 * i >= blocks:
         return
@@ -140,11 +144,11 @@ def mxfp4_repack(w: Array[u32], q: RW[Array[vec4u]], e: RW[Array[u32]], blocks: 
             exponents = exponents | ((max(byte_of(w[byte >> 2], byte), 1) - 1) << (8 * k))
             m = (byte + 1) >> 2
             shift = ((byte + 1) & 3) * 8
-            q[4 * i + k] = vec4u(mxfp4_placed(spliced(w[m], w[m + 1], shift)),
+            q[to + 4 * i + k] = vec4u(mxfp4_placed(spliced(w[m], w[m + 1], shift)),
                                  mxfp4_placed(spliced(w[m + 1], w[m + 2], shift)),
                                  mxfp4_placed(spliced(w[m + 2], w[m + 3], shift)),
                                  mxfp4_placed(spliced(w[m + 3], w[m + 4], shift)))
-    e[i] = exponents
+    e[to // 4 + i] = exponents
 
 
 # -- numpy references -----------------------------------------------------------------------------------
@@ -202,7 +206,8 @@ def q8_0_planes(raw, n_blocks: int) -> tuple[np.ndarray, np.ndarray]:
     """Repack `n_blocks` Q8_0 blocks on the GPU: (quants, scales)."""
     pairs = -(-n_blocks // 2)
     out = q8_0_repack.launch(grid_for(-(-pairs // WG)), w=words(as_bytes(raw)[: n_blocks * Q8_0_BLOCK]),
-                             q=np.zeros((2 * n_blocks, 4), np.uint32), d=np.zeros(pairs, np.uint32), blocks=n_blocks)
+                             q=np.zeros((2 * n_blocks, 4), np.uint32), d=np.zeros(pairs, np.uint32), blocks=n_blocks,
+                             to=0)
     return out["q"], out["d"]
 
 
@@ -210,30 +215,43 @@ def mxfp4_planes(raw, n_blocks: int) -> tuple[np.ndarray, np.ndarray]:
     """Repack `n_blocks` MXFP4 blocks on the GPU: (quants, exponents)."""
     quads = -(-n_blocks // 4)
     out = mxfp4_repack.launch(grid_for(-(-quads // WG)), w=words(as_bytes(raw)[: n_blocks * MXFP4_BLOCK]),
-                              q=np.zeros((n_blocks, 4), np.uint32), e=np.zeros(quads, np.uint32), blocks=n_blocks)
+                              q=np.zeros((n_blocks, 4), np.uint32), e=np.zeros(quads, np.uint32), blocks=n_blocks,
+                              to=0)
     return out["q"], out["e"]
 
 
 # -- the library's self-check -------------------------------------------------------------------------
 
 def _example(block: int, per_call: int, n_blocks: int, quants_per_block: int):
+    """n_blocks of the file's blocks repacked into planes after `to` = 2 * per_call blocks already there."""
     def make(rng: np.random.Generator):
         raw = rng.integers(0, 256, n_blocks * block, dtype=np.uint8)
+        to = 2 * per_call
         calls = -(-n_blocks // per_call)
         scale_name = "d" if block == Q8_0_BLOCK else "e"
-        return {"w": words(raw), "q": np.zeros((quants_per_block * n_blocks, 4), np.uint32),
-                scale_name: np.zeros(calls, np.uint32), "blocks": n_blocks}, grid_for(-(-calls // WG))
+        return {"w": words(raw), "q": np.zeros((quants_per_block * (to + n_blocks), 4), np.uint32),
+                scale_name: np.zeros(calls + to // per_call, np.uint32), "blocks": n_blocks, "to": to}, \
+            grid_for(-(-calls // WG))
     return make
 
 
-def _q8_0_check(w, q, d, blocks):
-    quants, scales = q8_0_planes_reference(w, blocks)
-    return {"q": quants, "d": scales}
+def _placed(planes: tuple[np.ndarray, np.ndarray], q, scales, to: int, per_call: int) -> dict:
+    """The reference planes written after `to` blocks of zeros, as the repack leaves the buffers."""
+    quants, words_ = planes
+    q_out, s_out = np.zeros_like(q), np.zeros_like(scales)
+    q_out[len(q) - len(quants):] = quants
+    s_out[to // per_call:to // per_call + len(words_)] = words_
+    return {"q": q_out, "s": s_out}
 
 
-def _mxfp4_check(w, q, e, blocks):
-    quants, exponents = mxfp4_planes_reference(w, blocks)
-    return {"q": quants, "e": exponents}
+def _q8_0_check(w, q, d, blocks, to):
+    placed = _placed(q8_0_planes_reference(w, blocks), q, d, to, 2)
+    return {"q": placed["q"], "d": placed["s"]}
+
+
+def _mxfp4_check(w, q, e, blocks, to):
+    placed = _placed(mxfp4_planes_reference(w, blocks), q, e, to, 4)
+    return {"q": placed["q"], "e": placed["s"]}
 
 
 register("q8_0_repack", q8_0_repack, _q8_0_check, _example(Q8_0_BLOCK, 2, 301, 2), 0)

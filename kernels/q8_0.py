@@ -33,7 +33,7 @@ def dequantize(raw, n_values: int) -> np.ndarray:
     """Dequantize Q8_0 bytes on the GPU (one dispatch)."""
     blocks = n_values // 32
     out = q8_0_dequantize.launch(grid_for(-(-blocks // WG)), w=words(raw), out=np.zeros((blocks * 8, 4), np.float32),
-                                 shape=(1, n_values, 0, 0, 0))["out"]
+                                 shape=(1, n_values, 0, 0, 0, 0))["out"]
     return out.reshape(-1)
 
 
@@ -45,7 +45,7 @@ def _example(rng: np.random.Generator):
     rows, cols = 5, 160
     blocks = rows * cols // 32
     return {"w": words(quantize_q8_0(rng.standard_normal((rows, cols)).astype(np.float32))),
-            "out": np.zeros((blocks * 8, 4), np.float32), "shape": (1, rows * cols, 0, 0, 0)}, grid_for(-(-blocks // WG))
+            "out": np.zeros((blocks * 8, 4), np.float32), "shape": (1, rows * cols, 0, 0, 0, 0)}, grid_for(-(-blocks // WG))
 
 
 def _reference(w, out, shape):

@@ -1,5 +1,6 @@
 """The kernel library's index: each kernel beside its numpy reference and an example input, so
-`pywgsl kernels --check` and the tests can run every kernel against its reference."""
+`pywgsl kernels --check` and the tests can run every kernel against its reference. Kernel modules
+register themselves here; kernels/catalog.py lists the modules."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,10 +39,3 @@ def register(name: str, kernel: Kernel, reference, example, tolerance: float, de
     if name in LIBRARY:
         raise ValueError(f"kernel {name!r} is registered twice")
     LIBRARY[name] = Entry(name, kernel, reference, example, tolerance, decode)
-
-
-def library() -> dict[str, Entry]:
-    """Every kernel of the library (importing the modules registers them)."""
-    from . import (activations, attention, elementwise, embed, matvec, moe, mxfp4, norm,  # noqa: F401,PLC0415
-                   packed, q8_0, reductions, rope)
-    return LIBRARY

@@ -12,6 +12,7 @@ import numpy as np
 from dsl import Array, RW, f32, func, gpu, kernel, struct, u32
 
 from .registry import register
+from .state import POS, state_at
 
 WG = 64
 TWO_PI_HI = 6.28125  # 2 pi = TWO_PI_HI + TWO_PI_LO, the high part exact in few bits (Cody-Waite)
@@ -20,8 +21,7 @@ TWO_PI_LO = 2 * math.pi - 6.28125
 
 @struct
 class Rope:
-    pos: u32  # the token's position
-    heads: u32  # heads in x (query or key heads)
+    heads: u32  # heads in x (query heads, key heads, or both: q then k, as the fused qkv product writes them)
     head_dim: u32
     mscale: f32  # cos and sin are multiplied by it (YaRN: 0.1 ln(factor) + 1)
 
@@ -34,15 +34,15 @@ def reduced_angle(theta: f32) -> f32:
 
 
 @kernel(workgroup_size=(WG,))
-def rope(x: RW[Array[f32]], inv_freq: Array[f32], r: Rope):
-    """In place on x[heads, head_dim]: one invocation per rotated pair."""
+def rope(x: RW[Array[f32]], inv_freq: Array[f32], state: Array[u32], r: Rope):
+    """In place on x[heads, head_dim] at the position state[POS]: one invocation per rotated pair."""
     half = r.head_dim // 2
     i = gpu.global_id().x
     if i >= r.heads * half:
         return
     head = i // half
     j = i % half
-    angle = reduced_angle(f32(r.pos) * inv_freq[j])
+    angle = reduced_angle(f32(state[POS]) * inv_freq[j])
     c = gpu.cos(angle) * r.mscale
     s = gpu.sin(angle) * r.mscale
     a = head * r.head_dim + j
@@ -85,18 +85,18 @@ def run(x: np.ndarray, inv_freq: np.ndarray, pos: int, head_dim: int, mscale: fl
     x = np.ascontiguousarray(x, np.float32).reshape(-1)
     heads = x.size // head_dim
     return rope.launch((-(-heads * head_dim // 2 // WG),), x=x, inv_freq=np.ascontiguousarray(inv_freq, np.float32),
-                       r=(pos, heads, head_dim, mscale))["x"]
+                       state=state_at(pos), r=(heads, head_dim, mscale))["x"]
 
 
 def _example(rng: np.random.Generator):
     inv = yarn_inv_freq(64, 150000.0, 32.0, 4096)
-    return {"x": rng.standard_normal(64 * 64).astype(np.float32), "inv_freq": inv,
-            "r": (3000, 64, 64, yarn_mscale(32.0))}, (32,)
+    return {"x": rng.standard_normal(64 * 64).astype(np.float32), "inv_freq": inv, "state": state_at(3000),
+            "r": (64, 64, yarn_mscale(32.0))}, (32,)
 
 
 # WGSL lets sin and cos be off by 2^-11 (absolute) on [-pi, pi]: SwiftShader uses that room, lavapipe
 # does not. With |x| up to ~4 and mscale 1.35, an output may move by 2 * 4 * 1.35 * 2^-11 = 5.3e-3.
 SIN_COS_BOUND = 2 * 4 * yarn_mscale(32.0) * 2 ** -11
 
-register("rope", rope, lambda x, inv_freq, r: {"x": rope_reference(x, inv_freq, r[0], r[2], r[3])}, _example,
+register("rope", rope, lambda x, inv_freq, state, r: {"x": rope_reference(x, inv_freq, state[POS], r[1], r[2])}, _example,
          SIN_COS_BOUND)

@@ -124,14 +124,14 @@ async function main() {
     const pairs = Math.ceil(blocks / 2);
     const planes = await executor.run(executor.variantFor("q8_0_repack"), {
       storage: { w: words, q: new Uint32Array(blocks * 8), d: new Uint32Array(pairs) },
-      uniforms: { scalars: { blocks } },
+      uniforms: { scalars: { blocks, to: 0 } },
       grid: gridFor(Math.ceil(pairs / 64)),
     });
     const variant = executor.variantFor("q8_0_matvec");
     const rowsPerGroup = variant.constants.ROWS;
     const out = await executor.run(variant, {
       storage: { q: planes.q, d: planes.d, x, b: new Float32Array(n), y: new Float32Array(n) },
-      uniforms: { shape: { rows: n, cols: k, first: 0, row_offset: 0, has_bias: 0 } },
+      uniforms: { shape: { rows: n, cols: k, first: 0, row_offset: 0, has_bias: 0, accumulate: 0 } },
       grid: gridFor(Math.ceil(n / rowsPerGroup)),
     });
     const y = Array.from(new Float32Array(out.y));
