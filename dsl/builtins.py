@@ -9,22 +9,37 @@ from typing import Callable
 
 import numpy as np
 
+from . import specials
 from .signatures import (ANY_TYPES, FLOATS, INTS, NUMBERS, SIGNED, Arithmetic, Generic, Signature, shaped)
-from .types import Vector, bool_, f16, f32
+from .types import Type, Vector, bool_, f16, f32, u32
+from .uniformity import INVOCATION, SUBGROUP, WORKGROUP
 
 
 @dataclass(frozen=True)
 class Builtin:
     name: str  # the Python spelling: gpu.<name>, or a Python builtin such as min
     wgsl: str  # the WGSL function it becomes
-    signature: Signature | None  # None: typed by a dedicated front-end rule (see `special`)
+    signature: Signature | None  # None: typed by its compile rule
     numpy: Callable | None  # its meaning on numpy arrays (vectors: last axis); None if it has none on a CPU
     doc: str
     category: str
-    features: frozenset[str] = frozenset()
+    features: frozenset[str] = frozenset()  # WebGPU features a kernel calling it needs
     domain: tuple[float, float] = (-4.0, 4.0)  # where tests compare the GPU with `numpy`
     f32_error: float = 2e-5  # the error WGSL allows an implementation on `domain`, relative and absolute
-    special: str | None = None  # front-end method for builtins that are not plain calls
+    # A builtin that is not a plain call carries its own rules (specials.py), so this one entry says
+    # everything about it:
+    compile: Callable | None = None  # (builder, entry, call) -> Expr: a call in an expression or a statement
+    declare: Callable | None = None  # (builder, entry, target, call): `name = gpu.X(...)` declares `name`
+    unroll: Callable | None = None  # (builder, entry, for, call): `for r in gpu.X(...)`
+    feature_test: Callable | None = None  # (call, source) -> feature: `if gpu.X(...)` picks a variant's branch
+    variant_feature: Callable | None = None  # (call, source) -> the feature a kernel calling it has a variant for
+    constant_args: Callable | None = None  # (builder, entry, args, call) -> Expr | None: what WGSL requires
+    # of constant arguments when it compiles (a clamp's low <= high, ...), met with the run-time meaning
+    result: Type | None = None  # the result type, where the arguments do not decide it
+    emits_statements: bool = False  # its rule emits statements before the one that uses its value
+    uniform_flow: str | None = None  # WORKGROUP or SUBGROUP: call it only where that whole group takes one path
+    varying: str | None = None  # INVOCATION: its result differs between invocations whatever the arguments;
+    # SUBGROUP: between subgroups only (within one, it is as uniform as the arguments)
 
 
 @dataclass(frozen=True)
@@ -227,9 +242,10 @@ builtin("fma", "fma", Generic(("T", "T", "T"), "T", FLOAT_T), lambda a, b, c: a 
 builtin("mix", "mix", Generic(("T", "T", "T"), "T", FLOAT_T), lambda a, b, t: a * (1 - t) + b * t,
         "mix(a, b, t): a * (1 - t) + b * t", "math")
 builtin("smoothstep", "smoothstep", Generic(("T", "T", "T"), "T", FLOAT_T), _smoothstep,
-        "smoothstep(low, high, x): Hermite interpolation", "math")
+        "smoothstep(low, high, x): Hermite interpolation (low != high)", "math",
+        constant_args=specials.smoothstep_bounds)
 builtin("clamp", "clamp", Generic(("T", "T", "T"), "T", NUM_T), lambda e, lo, hi: np.minimum(np.maximum(e, lo), hi),
-        "clamp(e, low, high): min(max(e, low), high)", "math")
+        "clamp(e, low, high): min(max(e, low), high)", "math", constant_args=specials.clamp_bounds)
 builtin("dot", "dot", Generic(("T", "T"), "S", shaped(*NUMBERS)[4:]), lambda a, b: np.sum(a * b, axis=-1),
         "dot product of two vectors", "vector")
 builtin("length", "length", Generic(("T",), "S", FLOAT_T), lambda v: np.sqrt(np.sum(v * v, axis=-1)) if np.ndim(v) > 1 else np.abs(v),
@@ -246,13 +262,14 @@ builtin("min", "min", Generic(("T", "T"), "T", NUM_T), np.minimum, "Python's min
 builtin("max", "max", Generic(("T", "T"), "T", NUM_T), np.maximum, "Python's max: the larger of two", "python")
 builtin("abs", "abs", Generic(("T",), "T", NUM_T), np.abs, "Python's abs (abs of i32 MIN is MIN)", "python")
 builtin("len", "arrayLength", None, len, "Python's len of a storage array: its element count (u32)", "python",
-        special="len")
+        compile=specials.length, result=u32)
 
 builtin("count_one_bits", "countOneBits", Generic(("T",), "T", INT_T), lambda e: np.bitwise_count(_bits(np.asarray(e))).astype(np.asarray(e).dtype),
         "number of 1 bits", "bits")
 builtin("reverse_bits", "reverseBits", Generic(("T",), "T", INT_T), _reverse_bits, "bit order reversed", "bits")
 builtin("extract_bits", "extractBits", Generic(("T", "u32", "u32"), "T", INT_T), _extract_bits,
-        "extract_bits(e, offset, count): bits offset..offset+count-1 (sign-extended for i32)", "bits")
+        "extract_bits(e, offset, count): bits offset..offset+count-1 (sign-extended for i32; offset and count "
+        "are clamped to the 32 bits)", "bits", constant_args=specials.extract_bits_range)
 builtin("unpack4x8snorm", "unpack4x8snorm", Generic(("u32",), "vec4<f32>"), lambda e: _unpack4x8(e, True),
         "four signed 8-bit normalized values to vec4<f32>", "packing")
 builtin("unpack4x8unorm", "unpack4x8unorm", Generic(("u32",), "vec4<f32>"), lambda e: _unpack4x8(e, False),
@@ -266,60 +283,77 @@ builtin("dot4_i8_packed", "dot4I8Packed", Generic(("u32", "u32"), "i32"), lambda
 builtin("dot4_u8_packed", "dot4U8Packed", Generic(("u32", "u32"), "u32"), lambda a, b: _dot4x8(a, b, False),
         "dot product of the four unsigned bytes packed in each u32", "packing")
 builtin("bitcast", "bitcast", None, None, "bitcast(T, x): reinterpret the bits of x as type T (same size)",
-        "packing", special="bitcast")
+        "packing", compile=specials.bitcast)
 
-for _name, _wgsl, _doc in [("global_id", "global_invocation_id", "this invocation's id in the whole grid (vec3<u32>)"),
-                           ("local_id", "local_invocation_id", "this invocation's id in its workgroup (vec3<u32>)"),
-                           ("workgroup_id", "workgroup_id", "this workgroup's id in the grid (vec3<u32>)"),
-                           ("num_workgroups", "num_workgroups", "the grid size in workgroups (vec3<u32>)"),
-                           ("local_index", "local_invocation_index", "local_id flattened (u32)"),
-                           ("subgroup_invocation_id", "subgroup_invocation_id", "this invocation's lane in its subgroup (u32)"),
-                           ("subgroup_size", "subgroup_size", "lanes in a subgroup (u32; never assume one)")]:
-    builtin(_name, _wgsl, None, None, _doc, "invocation", special="invocation_id",
-            features=frozenset({"subgroups"}) if _name.startswith("subgroup") else frozenset())
+VEC3_U32 = Vector(3, u32)
+for _name, _wgsl, _result, _varying, _doc in [
+    ("global_id", "global_invocation_id", VEC3_U32, INVOCATION, "this invocation's id in the whole grid (vec3<u32>)"),
+    ("local_id", "local_invocation_id", VEC3_U32, INVOCATION, "this invocation's id in its workgroup (vec3<u32>)"),
+    ("workgroup_id", "workgroup_id", VEC3_U32, None, "this workgroup's id in the grid (vec3<u32>)"),
+    ("num_workgroups", "num_workgroups", VEC3_U32, None, "the grid size in workgroups (vec3<u32>)"),
+    ("local_index", "local_invocation_index", u32, INVOCATION, "local_id flattened (u32)"),
+    ("subgroup_invocation_id", "subgroup_invocation_id", u32, INVOCATION,
+     "this invocation's lane in its subgroup (u32)"),
+    ("subgroup_size", "subgroup_size", u32, None, "lanes in a subgroup (u32; never assume one)"),
+]:
+    builtin(_name, _wgsl, None, None, _doc, "invocation", compile=specials.invocation_id, result=_result,
+            varying=_varying, features=frozenset({"subgroups"}) if _name.startswith("subgroup") else frozenset())
 
-builtin("barrier", "workgroupBarrier", None, None, "workgroup memory and execution barrier", "synchronization",
-        special="barrier")
-builtin("storage_barrier", "storageBarrier", None, None, "storage memory barrier", "synchronization",
-        special="barrier")
+builtin("barrier", "workgroupBarrier", None, None, "workgroup memory and execution barrier (call it where every "
+        "invocation of the workgroup does)", "synchronization", compile=specials.barrier, uniform_flow=WORKGROUP)
+builtin("storage_barrier", "storageBarrier", None, None, "storage memory barrier (as barrier: in uniform control flow)",
+        "synchronization", compile=specials.barrier, uniform_flow=WORKGROUP)
 builtin("has", "-", None, None,
         'has("subgroups") or has("shader-f16"): as the condition of an if, compiles one kernel variant with '
         "the feature (that branch) and one without (the else branch); the host runs the best its adapter allows",
-        "variants", special="has")
+        "variants", compile=specials.misplaced("gpu.has(...) can only be the whole condition of an if statement"),
+        feature_test=specials.feature_name, variant_feature=specials.feature_name)
 for _name, _op in [("workgroup_sum", "+"), ("workgroup_max", "max")]:
     builtin(_name, _op, None, None,
             f"{_name}(scratch, value): the {'sum' if _op == '+' else 'maximum'} of value over the workgroup, "
             "returned to every invocation (a tree in `scratch`, a shared array as long as the workgroup; "
-            "vectors reduce per component, e.g. four rows at once; call it where every invocation does). A kernel using it also gets a `subgroups` variant that "
-            "reduces in registers first", "memory", special="workgroup_reduce")
+            "vectors reduce per component, e.g. four rows at once; call it where every invocation does). A kernel "
+            "using it also gets a `subgroups` variant that reduces in registers first", "memory",
+            # Its result is read from workgroup memory, which Tint counts as differing between invocations.
+            compile=specials.workgroup_reduce, variant_feature=specials.subgroups_variant, uniform_flow=WORKGROUP,
+            varying=INVOCATION, emits_statements=True)
 builtin("static_range", "-", None, None,
         "static_range(n): only as `for r in gpu.static_range(n)`: the body repeated n times (n a literal or a "
         "Python int, 1 to 64) with r the constant 0, 1, ...: indexes like acc[r] are constant and the copies' "
-        "loads can issue together", "control", special="static_range")
+        "loads can issue together", "control", unroll=specials.static_range,
+        compile=specials.misplaced("gpu.static_range(n) can only be what a for loop iterates over: "
+                                   "for r in gpu.static_range(4)"))
 builtin("array", "var<function>", None, None,
         "array(T, n): a private (per-invocation) array of n T, zero-filled (n a literal, at most 8 KiB); "
-        "statement level: acc = gpu.array(f32, 4)", "memory", special="shared")
+        "statement level: acc = gpu.array(f32, 4)", "memory", declare=specials.declare_private_array,
+        compile=specials.misplaced("gpu.array(...) must be assigned to a new name: acc = gpu.array(f32, 4)"))
 builtin("shared", "var<workgroup>", None, None,
         "shared(T, n): a workgroup array of n T (n a literal or a Const parameter); statement level only",
-        "memory", special="shared")
+        "memory", declare=specials.declare_shared, compile=specials.misplaced(specials.SHARED_MISPLACED))
 
 for _name, _wgsl in [("atomic_add", "atomicAdd"), ("atomic_sub", "atomicSub"), ("atomic_max", "atomicMax"),
                      ("atomic_min", "atomicMin"), ("atomic_and", "atomicAnd"), ("atomic_or", "atomicOr"),
                      ("atomic_xor", "atomicXor"), ("atomic_exchange", "atomicExchange")]:
     builtin(_name, _wgsl, None, None, f"{_name}(array, index, value): {_wgsl} on array[index], returns the old value",
-            "atomic", special="atomic")
-builtin("atomic_load", "atomicLoad", None, None, "atomic_load(array, index)", "atomic", special="atomic")
-builtin("atomic_store", "atomicStore", None, None, "atomic_store(array, index, value)", "atomic", special="atomic")
+            "atomic", compile=specials.atomic, varying=INVOCATION)
+builtin("atomic_load", "atomicLoad", None, None, "atomic_load(array, index)", "atomic", compile=specials.atomic,
+        varying=INVOCATION)
+builtin("atomic_store", "atomicStore", None, None, "atomic_store(array, index, value)", "atomic",
+        compile=specials.atomic)
 
 for _name, _wgsl, _sig, _doc in [
     ("subgroup_add", "subgroupAdd", Generic(("T",), "T", NUM_T), "sum over the subgroup's active lanes"),
     ("subgroup_max", "subgroupMax", Generic(("T",), "T", NUM_T), "maximum over the subgroup"),
     ("subgroup_min", "subgroupMin", Generic(("T",), "T", NUM_T), "minimum over the subgroup"),
     ("subgroup_broadcast", "subgroupBroadcast", Generic(("T", "u32"), "T", NUM_T),
-     "subgroup_broadcast(x, lane): x of that lane (lane a constant)"),
+     "subgroup_broadcast(x, lane): x of that lane (lane a constant below 128)"),
     ("subgroup_shuffle", "subgroupShuffle", Generic(("T", "u32"), "T", NUM_T), "subgroup_shuffle(x, lane): x of that lane"),
 ]:
-    builtin(_name, _wgsl, _sig, None, _doc, "subgroup", features=frozenset({"subgroups"}))
+    # Called where the whole subgroup takes the same path; a result is the same in the subgroup
+    # (shuffle's differs per lane), and Tint counts it as non-uniform across the workgroup.
+    builtin(_name, _wgsl, _sig, None, _doc, "subgroup", features=frozenset({"subgroups"}), uniform_flow=SUBGROUP,
+            varying=INVOCATION if _name == "subgroup_shuffle" else SUBGROUP,
+            constant_args=specials.broadcast_lane if _name == "subgroup_broadcast" else None)
 
 
 # -- operators ------------------------------------------------------------------------------------

@@ -9,9 +9,11 @@ from typing import Callable
 from typeguard import typechecked
 
 from .errors import CompileError
-from .frontend import Builder, Symbol, Unit, always_returns, names_in, placeholder
+from .frontend import Builder, always_returns, names_in
 from .source import NOT_EVALUATED, evaluate_annotation, parse, python_scope
 from .types import Scalar, StructType, Type, Vector
+from .uniformity import Analysis
+from .values import Symbol, Unit, placeholder
 from .wgsl_text import identifier
 
 VALUE_TYPES = (Scalar, Vector, StructType)
@@ -62,6 +64,7 @@ class Func:
         self.unit = Unit()
         self.params: list[tuple[str, Type]] = []
         symbols = {}
+        taken = names_in(node)
         for a in args.args:
             if a.annotation is None:
                 raise CompileError(f"parameter '{a.arg}' needs a type annotation", source, a)
@@ -71,7 +74,11 @@ class Func:
                 raise CompileError(f"a @func parameter must be a scalar, vector or struct, not {t!r}; "
                                    "arrays cannot be passed to funcs", source, a.annotation)
             self.params.append((a.arg, t))
-            symbols[a.arg] = Symbol(identifier(a.arg), t, "param")
+            code = identifier(a.arg)
+            if code != a.arg and code in taken:  # a renamed parameter (`loop` -> `loop_py`) beside one so named
+                code = f"{code}_"
+            taken.add(code)
+            symbols[a.arg] = Symbol(code, t, "param", a)
             self.unit.note_type(t)
         self.return_type = None
         if node.returns is not None and not (isinstance(node.returns, ast.Constant) and node.returns.value is None):
@@ -82,11 +89,14 @@ class Func:
                                    source, node.returns)
             self.unit.note_type(self.return_type)
         builder = Builder(source, self.unit, symbols, kind="func", return_type=self.return_type, py_scope=scope,
-                          own_name=self.name, taken=names_in(node))
+                          own_name=self.name, tree=node, taken=taken)
         body = builder.function_body(node.body)
+        # What calling it means for uniformity: whether callers must be in uniform control flow, which
+        # arguments must be uniform, what the result depends on.
+        self.uniformity = Analysis(source, builder.facts, [n for n, _ in self.params]).run(node.body)
         if self.return_type is not None and not always_returns(node.body):
             raise CompileError(f"func '{self.name}' may end without returning a {self.return_type}", source, node)
-        params = ", ".join(f"{identifier(n)}: {t.wgsl}" for n, t in self.params)
+        params = ", ".join(f"{symbols[n].code}: {t.wgsl}" for n, t in self.params)
         ret = f" -> {self.return_type.wgsl}" if self.return_type else ""
         self.text = f"fn {placeholder(self)}({params}){ret} {{\n{body}\n}}"
 

@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import ast
 import builtins as py_builtins
-import math
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from . import wgsl_text
-from .builtins import BUILTINS, OPERATORS
+from . import calls, wgsl_text
+from .builtins import OPERATORS
 from .errors import CompileError, Source
 from .gpu import builtin_of
-from .signatures import (ANY_TYPES, Generic, SignatureError, concretize, convertible, describe, element)
-from .types import (ABSTRACT_FLOAT, ABSTRACT_INT, Abstract, ArrayType, Atomic, ConstType, Scalar, StructType,
-                    Type, Vector, bool_, i32, type_from_python, u32)
+from .signatures import ANY_TYPES, Generic, SignatureError, concretize, convertible, describe, element
+from .types import (ABSTRACT_FLOAT, ABSTRACT_INT, SCALARS, Abstract, ArrayType, Atomic, ConstType, Scalar,
+                    StructType, Type, Vector, bool_, i32, type_from_python, u32)
+from .values import STATIC, Expr, Symbol, Unit, components, value_dtype
 
-MAX_STATIC_RANGE = 64  # copies of a loop body gpu.static_range may make
+# Brackets and blocks one statement may nest: Tint stops parsing at 127 levels (a unary operator
+# counts as one), naga goes further; the front end refuses past this, with a margin.
+MAX_NESTING = 100
+# Operators whose chains WGSL writes without inner parentheses (a + b - c, a * b / c, a & b & c): the
+# front end spells a left-nested chain flat, so a long sum does not nest deeper each term.
+CHAINS = {"Add": "+", "Sub": "+", "Mult": "*", "Div": "*", "FloorDiv": "*", "Mod": "*", "BitAnd": "&",
+          "BitOr": "|", "BitXor": "^"}
 
 UNSUPPORTED = {
     "ClassDef": "a class definition", "FunctionDef": "a nested function", "AsyncFunctionDef": "an async function",
@@ -35,70 +40,11 @@ UNSUPPORTED = {
 }
 
 
-@dataclass
-class Expr:
-    code: str
-    type: Type | None  # None: a call that returns nothing
-    value: Any = None  # the Python value of a literal, for folding and range checks
-    symbol: Symbol | None = None  # the variable this expression names, if any
-
-
-@dataclass
-class Symbol:
-    code: str
-    type: Type
-    kind: str  # local, loop, param, storage, uniform, scalar, const, shared
-
-    @property
-    def element_writable(self) -> bool:
-        return self.kind in ("local", "shared") or (self.kind == "storage" and self.type.access == "read_write")
-
-
-@dataclass
-class Unit:
-    """What one kernel or func needs at module scope, gathered while compiling it."""
-
-    features: set[str] = field(default_factory=set)
-    funcs: dict[int, Any] = field(default_factory=dict)  # id(CompiledFunc) -> CompiledFunc, in call order
-    structs: dict[int, StructType] = field(default_factory=dict)
-    shared: list[tuple[str, ArrayType]] = field(default_factory=list)
-    reductions: list[tuple[ArrayType, ast.AST]] = field(default_factory=list)  # scratch arrays of workgroup_sum/max
-    helpers: dict[str, str] = field(default_factory=dict)  # module-level WGSL the compiler adds, by name
-    entry_builtins: dict[str, str] = field(default_factory=dict)  # WGSL builtin -> parameter name
-    unrolled_by: set[str] = field(default_factory=set)  # Const parameters that gpu.static_range counts: the
-    # kernel's text depends on their values, so specializing one recompiles it
-
-    def note_type(self, t: Type | None) -> None:
-        if t is None:
-            return
-        if t.uses_f16:
-            self.features.add("shader-f16")
-        inner = t
-        while isinstance(inner, ArrayType):
-            inner = inner.elem
-        if isinstance(inner, StructType) and id(inner) not in self.structs:
-            for _, ft in inner.fields:
-                self.note_type(ft)
-            self.structs[id(inner)] = inner
-
-    def merge(self, other: Unit) -> None:
-        self.features |= other.features
-        self.helpers.update(other.helpers)
-        for key, s in other.structs.items():
-            self.structs.setdefault(key, s)
-        for key, f in other.funcs.items():
-            self.funcs.setdefault(key, f)
-
-
-def placeholder(obj) -> str:
-    """Funcs are named at module assembly (where clashes are resolved), so code refers to them by id."""
-    return f"\x00{id(obj)}\x00"
-
-
 class Builder:
     def __init__(self, source: Source, unit: Unit, params: dict[str, Symbol], *, kind: str,
-                 return_type: Type | None, py_scope: dict[str, Any], own_name: str, taken: set[str],
-                 enabled: frozenset[str] = frozenset(), const_values: dict[str, Any] | None = None):
+                 return_type: Type | None, py_scope: dict[str, Any], own_name: str, tree: ast.FunctionDef,
+                 taken: set[str] = frozenset(), enabled: frozenset[str] = frozenset(),
+                 const_values: dict[str, Any] | None = None):
         self.source, self.unit, self.kind = source, unit, kind
         self.const_values = const_values or {}  # Const parameters' values for this compilation
         self.enabled = enabled  # features this variant may use: `if gpu.has(f)` picks a branch by it
@@ -108,17 +54,33 @@ class Builder:
         self.scopes: list[dict[str, Symbol]] = [dict(params), {}]
         self.assigned: set[str] | None = set()
         self.ended_loop_vars: set[str] = set()
+        self.const_copies: list[str] = []  # the body's copies of the Const parameters it reads (see build_Name)
         self.hoisted: list[str] = []  # declarations of locals first assigned inside a block
         self.lines: list[str] = []
         self.depth = 1
         self.loops: list[str] = []  # the enclosing loops, innermost last: "loop" or "static" (unrolled)
-        self.taken = set(taken)
+        self.taken = names_in(tree) | set(taken)
+        self.statement: ast.stmt | None = None  # the statement being compiled
+        # What each node turned out to be, for the uniformity analysis (uniformity.py): Name -> Symbol,
+        # Call -> registry entry or Func, `if gpu.has` -> the branch compiled, static loop -> STATIC.
+        self.facts: dict[ast.AST, Any] = {}
+        self.python_uses = python_uses(tree)  # names the body uses as Python objects (callees, types)
+        self.struct_names = {s.name for s in unit.structs.values()} | {  # names a variable must not take in WGSL
+            v.__dsl_struct__.name for v in py_scope.values()
+            if isinstance(getattr(v, "__dsl_struct__", None), StructType)}
+        for name, sym in params.items():
+            self.check_shadowing(name, sym.node)
 
     # -- plumbing ----------------------------------------------------------------------------------
     def error(self, message: str, node: ast.AST) -> CompileError:
         return CompileError(message, self.source, node)
 
     def emit(self, line: str) -> None:
+        depth = self.depth + nesting(line)
+        if depth > MAX_NESTING:
+            raise self.error(f"this statement nests {depth} levels deep in WGSL (brackets, unary operators and "
+                             f"blocks); WGSL compilers stop near {MAX_NESTING + 27}: split it into smaller statements",
+                             self.statement)
         self.lines.append("    " * self.depth + line)
 
     def fresh(self, base: str) -> str:
@@ -133,7 +95,16 @@ class Builder:
         if method is None:
             what = UNSUPPORTED.get(type(node).__name__, f"'{type(node).__name__}'")
             raise self.error(f"unsupported Python syntax: {what} cannot be used in a {self.kind}", node)
-        return method(node)
+        if not isinstance(node, ast.stmt):
+            return method(node)
+        outer, self.statement = self.statement, node
+        try:
+            return method(node)
+        except RecursionError:  # the innermost statement reports it; the rest of the stack is unwound
+            raise self.error("this statement nests too deeply for the compiler; split it into smaller statements",
+                             node) from None
+        finally:
+            self.statement = outer
 
     def value(self, node: ast.AST) -> Expr:
         e = self.build(node)
@@ -159,7 +130,7 @@ class Builder:
         """Compile a function's top-level statements; returns the WGSL body text."""
         for s in stmts:
             self.build(s)
-        return "\n".join(self.hoisted + self.lines)
+        return "\n".join(self.const_copies + self.hoisted + self.lines)
 
     def lookup(self, name: str) -> Symbol | None:
         for scope in reversed(self.scopes):
@@ -167,18 +138,39 @@ class Builder:
                 return scope[name]
         return None
 
-    def declare(self, name: str, t: Type, kind: str = "local") -> Symbol:
+    def check_shadowing(self, name: str, node: ast.AST | None) -> None:
+        """A variable named like something the body calls or names as a type hides it in the whole
+        function (Python's scoping): the error points at the variable, not at the use."""
+        use = self.python_uses.get(name)
+        if use is None or node is None:
+            return
+        line = self.source.file_position(use)[0]
+        hidden = f"Python's {name}" if hasattr(py_builtins, name) and name not in self.py_scope else f"'{name}'"
+        raise self.error(f"'{name}' names a variable here, and a variable holds for the whole {self.kind}: "
+                         f"'{ast.unparse(use)}' on line {line} would no longer mean {hidden}; rename the variable",
+                         node)
+
+    def variable_code(self, name: str) -> str:
+        """A WGSL name for a variable: the Python name where WGSL allows it, never one that clashes
+        with another name of the function or a struct type."""
         code = wgsl_text.identifier(name)
-        sym = Symbol(code, t, kind)
+        if (code != name and code in self.taken) or code in self.struct_names:
+            code = self.fresh(code + "_")
+        self.taken.add(code)
+        return code
+
+    def declare(self, name: str, t: Type, kind: str = "local", node: ast.AST | None = None) -> Symbol:
+        self.check_shadowing(name, node)
+        sym = Symbol(self.variable_code(name), t, kind, node)
         self.scopes[1 if kind in ("local", "shared") else -1][name] = sym
         self.unit.note_type(t)
         return sym
 
-    def declare_local(self, name: str, t: Type, value_code: str | None) -> Symbol:
+    def declare_local(self, name: str, t: Type, value_code: str | None, node: ast.AST | None = None) -> Symbol:
         """A new local with its first value (None: zero). At the top level it is declared where it is
         assigned; inside a block it is declared at the function's top, as Python's function scope
         has it, and assigned here (each time the statement runs)."""
-        sym = self.declare(name, t)
+        sym = self.declare(name, t, "local", node)
         if self.depth == 1:
             self.emit(f"var {sym.code}: {t.wgsl}{'' if value_code is None else ' = ' + value_code};")
         else:
@@ -201,8 +193,14 @@ class Builder:
                          + (f"; convert it explicitly, e.g. {target}(...)" if isinstance(target, Scalar) else ""), node)
 
     def literal(self, value, t: Type, node: ast.AST) -> Expr:
+        """A constant of type t (a scalar, or a vector from its components) as WGSL text."""
         try:
-            code = wgsl_text.literal(value, t)
+            if isinstance(t, Vector):
+                value = tuple(value)
+                parts = [wgsl_text.literal(c, t.elem) for c in value]
+                code = f"{t.wgsl}({parts[0] if len(set(parts)) == 1 else ', '.join(parts)})"
+            else:
+                code = wgsl_text.literal(value, t)
         except ValueError as exc:
             raise self.error(str(exc), node) from None
         self.unit.note_type(t)
@@ -210,36 +208,47 @@ class Builder:
 
     def fold(self, fn, args: list[Expr], result: Type | None, node: ast.AST) -> Expr | None:
         """Evaluate an operation on typed constants here, with its run-time (numpy) meaning, so a
-        constant behaves like a variable (u32 wraps) instead of meeting WGSL's stricter constant
-        evaluation. None when an argument is not a known scalar constant."""
-        if not isinstance(result, Scalar) or any(a.value is None or not isinstance(a.type, Scalar) for a in args):
+        constant behaves like a variable (u32 wraps, x / 0 is x) instead of meeting WGSL's stricter
+        constant evaluation, which rejects those. Vectors fold too. None when an argument is not a
+        known constant."""
+        if not isinstance(result, (Scalar, Vector)) or any(
+                a.value is None or not isinstance(a.type, (Scalar, Vector)) for a in args):
             return None
-        values = [np.asarray(a.value, np.bool_ if a.type == bool_ else a.type.dtype) for a in args]
+        values = [np.asarray(a.value, value_dtype(a.type)) for a in args]
         with np.errstate(all="ignore"):
-            value = np.asarray(fn(*values)).item()
-        if result.is_float and not math.isfinite(value):
-            raise self.error(f"this constant expression evaluates to {value} in {result}, which WGSL cannot "
+            value = np.asarray(fn(*values))
+        if element(result).is_float and not np.isfinite(value).all():
+            shown = value.item() if value.ndim == 0 else tuple(value.tolist())
+            raise self.error(f"this constant expression evaluates to {shown} in {result}, which WGSL cannot "
                              "represent", node)
-        return self.literal(value, result, node)
+        value = value.astype(value_dtype(result))
+        return self.literal(value.tolist() if isinstance(result, Vector) else value.item(), result, node)
+
+    def runtime_copy(self, e: Expr) -> Expr:
+        """A constant WGSL must not see as one (it would evaluate it at compile time and reject a NaN
+        or infinity), read from a variable set at the function's start instead."""
+        name = self.fresh("constant")
+        self.hoisted.append(f"    var {name}: {e.type.wgsl} = {e.code};")
+        return Expr(name, e.type)
 
     def concrete(self, e: Expr, node: ast.AST) -> Expr:
         return self.coerce(e, concretize(e.type), node) if isinstance(e.type, Abstract) else e
 
     # -- Python values seen from kernels ---------------------------------------------------------
-    _MISSING = object()
+    MISSING = object()  # python_object: the name is not a Python object (it is a variable or unknown)
 
     def python_object(self, node: ast.AST):
         """The Python object a Name/Attribute chain denotes, if it is not a kernel variable."""
         if isinstance(node, ast.Name):
             if self.lookup(node.id) is not None:
-                return self._MISSING
+                return self.MISSING
             if node.id in self.py_scope:
                 return self.py_scope[node.id]
-            return getattr(py_builtins, node.id, self._MISSING)
+            return getattr(py_builtins, node.id, self.MISSING)
         if isinstance(node, ast.Attribute):
             base = self.python_object(node.value)
-            if base is self._MISSING:
-                return self._MISSING
+            if base is self.MISSING:
+                return self.MISSING
             try:
                 return getattr(base, node.attr)
             except AttributeError:
@@ -247,13 +256,13 @@ class Builder:
         if isinstance(node, ast.Subscript):  # a type spelled in the body: vec4[i32], Array[f32]
             base = self.python_object(node.value)
             index = self.python_object(node.slice)
-            if base is self._MISSING or index is self._MISSING or not hasattr(base, "__getitem__"):
-                return self._MISSING
+            if base is self.MISSING or index is self.MISSING or not hasattr(base, "__getitem__"):
+                return self.MISSING
             try:
                 return base[index]
             except (TypeError, KeyError, IndexError) as exc:
                 raise self.error(str(exc), node) from None
-        return self._MISSING
+        return self.MISSING
 
     def python_constant(self, obj, node: ast.AST) -> Expr:
         if isinstance(obj, bool):
@@ -264,7 +273,6 @@ class Builder:
             return self.literal(obj, ABSTRACT_FLOAT, node)
         scalar = {"float32": "f32", "float16": "f16", "int32": "i32", "uint32": "u32"}.get(type(obj).__name__)
         if scalar:
-            from .types import SCALARS  # noqa: PLC0415
             return self.literal(obj.item(), SCALARS[scalar], node)
         what = getattr(obj, "__name__", type(obj).__name__)
         if callable(obj):
@@ -285,17 +293,29 @@ class Builder:
             if sym.kind == "local" and self.assigned is not None and node.id not in self.assigned:
                 raise self.error(f"'{node.id}' may be used before it is assigned: it is assigned only in some "
                                  "branches or loops above; give it a value before them", node)
-            return Expr(sym.code, sym.type, None, sym)
+            self.facts[node] = sym
+            if sym.override is not None:
+                self.copy_const(sym)
+            return Expr(sym.code, sym.type, sym.value, sym)
         obj = self.python_object(node)
-        if obj is self._MISSING and node.id in self.ended_loop_vars:
+        if obj is self.MISSING and node.id in self.ended_loop_vars:
             raise self.error(f"the loop variable '{node.id}' is only visible inside its loop", node)
-        if obj is self._MISSING:
+        if obj is self.MISSING:
             raise self.error(f"unknown name '{node.id}'", node)
         return self.python_constant(obj, node)
 
+    def copy_const(self, sym: Symbol) -> None:
+        """The body reads a Const parameter from a variable set from its `override` at the start:
+        WGSL evaluates expressions of overrides when the pipeline is made and rejects there what
+        the run would define (a division by zero, a shift of 32, an index past the end), so the
+        Const behaves like any other value. The GPU compiler still sees a constant."""
+        line = f"    var {sym.code}: {sym.type.wgsl} = {sym.override};"
+        if line not in self.const_copies:
+            self.const_copies.append(line)
+
     def build_Attribute(self, node: ast.Attribute) -> Expr:
         obj = self.python_object(node)
-        if obj is not self._MISSING:
+        if obj is not self.MISSING:
             return self.python_constant(obj, node)
         base = self.value(node.value)
         t = base.type
@@ -305,43 +325,76 @@ class Builder:
             ft = t.field_type(node.attr)
             if ft is None:
                 raise self.error(f"struct {t.name} has no field '{node.attr}'", node)
-            return Expr(f"{base.code}.{wgsl_text.identifier(node.attr)}", ft, None, base.symbol)
+            value = None if base.value is None else base.value[[n for n, _ in t.fields].index(node.attr)]
+            return Expr(f"{base.code}.{wgsl_text.field_codes(t)[node.attr]}", ft, value, base.symbol)
         raise self.error(f"{describe(t)} has no attribute '{node.attr}'", node)
 
     def swizzle(self, base: Expr, node: ast.Attribute) -> Expr:
         letters = node.attr
         t = base.type
-        ok = any(set(letters) <= set(s[: t.n]) for s in ("xyzw", "rgba"))
-        if not ok or not 1 <= len(letters) <= 4:
+        sets = [s for s in ("xyzw", "rgba") if set(letters) <= set(s[: t.n])]
+        if not sets or not 1 <= len(letters) <= 4:
             raise self.error(f"'{letters}' is not a swizzle of {t} (use x, y, z, w or r, g, b, a)", node)
         rt = t.elem if len(letters) == 1 else Vector(len(letters), t.elem)
-        return Expr(f"{base.code}.{letters}", rt, None, base.symbol)
+        value = None
+        if base.value is not None:
+            picked = tuple(base.value[sets[0].index(c)] for c in letters)
+            value = picked[0] if len(letters) == 1 else picked
+        return Expr(f"{base.code}.{letters}", rt, value, base.symbol)
 
     def build_Subscript(self, node: ast.Subscript) -> Expr:
         base = self.value(node.value)
         if isinstance(node.slice, ast.Slice):
             raise self.error("unsupported Python syntax: slices cannot be used in a kernel", node.slice)
         index = self.value(node.slice)
-        if not (index.type in (i32, u32) or index.type == ABSTRACT_INT):
-            raise self.error(f"an index must be i32 or u32, got {describe(index.type)}", node.slice)
-        if index.type == ABSTRACT_INT and index.value is not None and index.value < 0:
-            raise self.error("negative indices are not supported", node.slice)
         t = base.type
-        if isinstance(t, ArrayType):
-            elem = t.elem
-        elif isinstance(t, Vector):
-            elem = t.elem
-        else:
+        if not isinstance(t, (ArrayType, Vector)):
+            self.index_type(index, node.slice)
             raise self.error(f"{describe(t)} cannot be indexed", node.value)
-        return Expr(f"{base.code}[{index.code}]", elem, None, base.symbol)
+        index = self.index(t, index, node.slice)
+        value = base.value[index.value] if base.value is not None and index.value is not None else None
+        return Expr(f"{base.code}[{index.code}]", t.elem, value, base.symbol)
+
+    def index_type(self, index: Expr, node: ast.AST) -> None:
+        if not (index.type in (i32, u32) or index.type == ABSTRACT_INT):
+            raise self.error(f"an index must be i32 or u32, got {describe(index.type)}", node)
+
+    def index(self, t: ArrayType | Vector, index: Expr, node: ast.AST) -> Expr:
+        """An index into t, checked: WGSL rejects a constant index past the end of a vector or of a
+        fixed-size array when it compiles (and one into an array sized by a Const when the pipeline
+        is made, so those are checked at each specialization, kernel.py)."""
+        self.index_type(index, node)
+        k = index.value
+        if k is None:
+            return index
+        if k < 0:
+            raise self.error("negative indices are not supported", node)
+        count = t.n if isinstance(t, Vector) else t.count
+        if isinstance(count, int) and k >= count:
+            raise self.error(f"index {k} is past the end: {t.wgsl} has {count} "
+                             f"{'components' if isinstance(t, Vector) else 'elements'} (0 to {count - 1})", node)
+        if isinstance(count, str):
+            self.unit.shared_indexes.append((t, k, node))
+        if index.type == ABSTRACT_INT and k > wgsl_text.I32_MAX:  # WGSL would take the literal as an i32
+            index = self.coerce(index, u32, node)
+        return index
 
     def build_BinOp(self, node: ast.BinOp) -> Expr:
-        if isinstance(node.op, ast.Pow):
-            return self.power(node)
-        op = OPERATORS.get(type(node.op).__name__)
-        if op is None:
+        # A left-nested chain (a + b + c + ...) is compiled from its innermost operand outwards in a
+        # loop, not by recursion, so a long one fits Python's stack.
+        spine = []
+        left: ast.AST = node
+        while isinstance(left, ast.BinOp) and not isinstance(left.op, ast.Pow) and type(left.op).__name__ in OPERATORS:
+            spine.append(left)
+            left = left.left
+        if not spine:
+            if isinstance(node.op, ast.Pow):
+                return self.power(node)
             return self.build(node.op)  # raises "unsupported"
-        return self.binary(op.python, self.value(node.left), self.value(node.right), node)
+        result = self.value(left)
+        for n in reversed(spine):
+            result = self.binary(type(n.op).__name__, result, self.value(n.right), n)
+        return result
 
     def binary(self, opname: str, a: Expr, b: Expr, node: ast.AST) -> Expr:
         op = OPERATORS[opname]
@@ -355,11 +408,13 @@ class Builder:
         except SignatureError as exc:
             raise self.error(f"operator {op.symbol}: {exc}", node) from None
         a, b = self.coerce(a, targets[0], node), self.coerce(b, targets[1], node)
-        if opname in ("LShift", "RShift") and b.value is not None and not 0 <= b.value < 32:
+        if opname in ("LShift", "RShift") and b.value is not None and not all(0 <= k < 32 for k in components(b.value)):
             raise self.error(f"a constant shift amount must be below 32 (WGSL), got {b.value}", node)
         folded = self.fold(op.numpy, [a, b], result, node)
         if folded is not None:
             return folded
+        if opname in ("Div", "FloorDiv", "Mod") and element(result).is_int and b.value is not None:
+            b = self.nonzero_divisor(b, node)
         if opname == "FloorDiv" and element(result).is_float:
             return Expr(f"floor({a.code} / {b.code})", result)
         if opname == "Mod" and element(result) == i32:
@@ -367,7 +422,17 @@ class Builder:
             # spell WGSL's truncated remainder with a division, which it gets right.
             return Expr(f"{self.signed_remainder(result)}({a.code}, {b.code})", result)
         self.unit.note_type(result)
-        return Expr(f"({a.code} {op.wgsl} {b.code})", result)
+        chain = CHAINS.get(opname)
+        left = a.code[1:-1] if chain is not None and a.chain == chain else a.code
+        return Expr(f"({left} {op.wgsl} {b.code})", result, chain=chain)
+
+    def nonzero_divisor(self, b: Expr, node: ast.AST) -> Expr:
+        """A constant integer divisor with zeros made ones: WGSL rejects a division by a constant zero
+        when it compiles, while at run time x / 0 is x and x % 0 is 0, which x / 1 and x % 1 give."""
+        if 0 not in components(b.value):
+            return b
+        ones = tuple(k or 1 for k in components(b.value))
+        return self.literal(ones if isinstance(b.type, Vector) else ones[0], b.type, node)
 
     def signed_remainder(self, t: Type) -> str:
         """A module-level helper for WGSL's % on i32 (or vectors of it): x % 0 is 0, MIN % -1 is 0."""
@@ -386,8 +451,7 @@ class Builder:
         if element(base.type) == bool_:
             raise self.error("** needs a number", node.left)
         if exponent.value == 0:
-            return self.literal(1, base.type, node) if isinstance(base.type, Scalar) else \
-                Expr(f"{base.type.wgsl}(1)", base.type)
+            return self.literal((1,) * base.type.n if isinstance(base.type, Vector) else 1, base.type, node)
         result = base
         for _ in range(exponent.value - 1):
             result = self.binary("Mult", result, base, node)
@@ -416,8 +480,10 @@ class Builder:
             if e.type != bool_:
                 raise self.error(f"'{op.symbol}' needs bool operands, got {describe(e.type)}; compare explicitly, "
                                  "e.g. x != 0", v)
-            parts.append(e.code)
-        return Expr("(" + f" {op.wgsl} ".join(parts) + ")", bool_)
+            parts.append(e)
+        if all(p.value is not None for p in parts):
+            return bool_literal(all(p.value for p in parts) if op.python == "And" else any(p.value for p in parts))
+        return Expr("(" + f" {op.wgsl} ".join(p.code for p in parts) + ")", bool_)
 
     def build_Compare(self, node: ast.Compare) -> Expr:
         left = self.value(node.left)
@@ -444,6 +510,10 @@ class Builder:
         except SignatureError:
             raise self.error(f"both branches of 'x if c else y' must have one type, got {describe(a.type)} "
                              f"and {describe(b.type)}", node) from None
+        if cond.value is not None:  # decided here, as Python does: the value taken is the one written
+            chosen = a if cond.value else b
+            return chosen if isinstance(a.type, Abstract) and isinstance(b.type, Abstract) else \
+                self.coerce(chosen, targets[0], node)
         a, b = self.coerce(a, targets[0], node), self.coerce(b, targets[1], node)
         return Expr(f"select({b.code}, {a.code}, {cond.code})", result)
 
@@ -455,12 +525,11 @@ class Builder:
 
     def build_Call(self, node: ast.Call) -> Expr:
         callee = self.python_object(node.func)
-        if callee is self._MISSING and isinstance(node.func, ast.Name) and node.func.id == self.own_name:
+        if callee is self.MISSING and isinstance(node.func, ast.Name) and node.func.id == self.own_name:
             raise self.error(f"'{self.own_name}' calls itself: recursion is not supported on the GPU", node)
-        if callee is self._MISSING:
+        if callee is self.MISSING:
             raise self.error(f"'{ast.unparse(node.func)}' cannot be called in a {self.kind}", node.func)
-        from .calls import call  # one module decides what each kind of callee means
-        return call(self, callee, node)
+        return calls.call(self, callee, node)  # one module decides what each kind of callee means
 
     # -- statements --------------------------------------------------------------------------------
     def build_Expr(self, node: ast.Expr) -> None:
@@ -481,15 +550,15 @@ class Builder:
         if len(node.targets) != 1 or not isinstance(node.targets[0], (ast.Name, ast.Subscript, ast.Attribute)):
             raise self.error("unsupported Python syntax: assign to one name, element or field at a time", node)
         target = node.targets[0]
-        declaring = self.declaring_builtin(node.value) if isinstance(target, ast.Name) else None
-        if declaring is not None:  # tile = gpu.shared(T, n) or acc = gpu.array(T, n)
-            from .calls import DECLARATIONS
-            return DECLARATIONS[declaring](self, target, node.value)
+        entry = self.builtin_called(node.value) if isinstance(target, ast.Name) else None
+        if entry is not None and entry.declare is not None:  # tile = gpu.shared(T, n) or acc = gpu.array(T, n)
+            self.facts[node.value] = entry
+            return entry.declare(self, entry, target, node.value)
         sym = self.lookup(target.id) if isinstance(target, ast.Name) else None
         if isinstance(target, ast.Name) and sym is None:
             value = self.concrete(self.value(node.value), node.value)
             self.check_storable(value.type, node.value)
-            self.declare_local(target.id, value.type, value.code)
+            self.declare_local(target.id, value.type, value.code, target)
             return
         if sym is not None and sym.kind == "local":
             value = self.value(node.value)
@@ -504,12 +573,9 @@ class Builder:
         value = self.coerce(self.value(node.value), dest.type, node.value, "the assigned value")
         self.emit(f"{dest.code} = {value.code};")
 
-    def declaring_builtin(self, node: ast.AST) -> str | None:
-        """"shared" or "array" when node calls gpu.shared / gpu.array (they declare, so they are statements)."""
-        if not isinstance(node, ast.Call):
-            return None
-        builtin = getattr(self.python_object(node.func), "builtin", None)
-        return builtin.name if builtin is not None and builtin.name in ("shared", "array") else None
+    def builtin_called(self, node: ast.AST):
+        """The registry entry `node` calls, if it is a call of one."""
+        return builtin_of(self.python_object(node.func)) if isinstance(node, ast.Call) else None
 
     def check_storable(self, t: Type, node: ast.AST) -> None:
         if isinstance(t, ArrayType):
@@ -523,13 +589,13 @@ class Builder:
         if self.lookup(node.target.id) is not None:
             raise self.error(f"'{node.target.id}' is already declared", node.target)
         obj = self.python_object(node.annotation)
-        t = type_from_python(obj) if obj is not self._MISSING else None
+        t = type_from_python(obj) if obj is not self.MISSING else None
         if t is None or isinstance(t, (ArrayType, ConstType, Atomic)):
             raise self.error(f"'{ast.unparse(node.annotation)}' is not a type a variable can have", node.annotation)
         code = None  # an annotated name without a value starts at zero
         if node.value is not None:
             code = self.coerce(self.value(node.value), t, node.value, "the assigned value").code
-        self.declare_local(node.target.id, t, code)
+        self.declare_local(node.target.id, t, code, node.target)
 
     def build_AugAssign(self, node: ast.AugAssign) -> None:
         opname = type(node.op).__name__
@@ -564,10 +630,15 @@ class Builder:
         return dest
 
     def build_If(self, node: ast.If) -> None:
-        feature = self.feature_test(node.test)
-        if feature is not None:  # decided at compile time: this variant gets one branch only
+        entry = self.builtin_called(node.test)
+        if entry is not None and entry.feature_test is not None:  # decided here: this variant gets one branch
+            if self.kind != "kernel":
+                raise self.error(f"gpu.{entry.name}(...) is only available in kernels (each kernel variant is "
+                                 "compiled apart)", node.test)
+            branch = node.body if entry.feature_test(node.test, self.source) in self.enabled else node.orelse
+            self.facts[node] = branch
             self.emit("{")
-            self.assigned = self.body(node.body if feature in self.enabled else node.orelse)
+            self.assigned = self.body(branch)
             self.emit("}")
             return
         cond = self.condition(node.test)
@@ -575,22 +646,13 @@ class Builder:
         self.assigned = self.if_chain(node)
         self.emit("}")
 
-    def feature_test(self, node: ast.AST) -> str | None:
-        """The feature name when `node` is gpu.has("feature"), else None."""
-        if not isinstance(node, ast.Call) or getattr(self.python_object(node.func), "builtin", None) is not \
-                BUILTINS["has"]:
-            return None
-        if self.kind != "kernel":
-            raise self.error("gpu.has(...) is only available in kernels (each kernel variant is compiled apart)", node)
-        from .kernel import feature_name  # noqa: PLC0415
-        return feature_name(node, self.source)
-
     def if_chain(self, node: ast.If) -> set[str] | None:
         """The body and the elif/else branches of an if whose header is emitted; returns the locals
         assigned on every path (a path that returns or breaks counts as assigning everything)."""
         after_body = self.body(node.body)
         orelse = node.orelse
-        if len(orelse) == 1 and isinstance(orelse[0], ast.If):  # elif
+        # elif, unless its condition emits statements: then `else { if ... }`, where they can go
+        if len(orelse) == 1 and isinstance(orelse[0], ast.If) and not self.emits_statements(orelse[0].test):
             cond = self.condition(orelse[0].test)
             self.emit(f"}} else if ({cond.code}) {{")
             before = self.assigned
@@ -608,10 +670,20 @@ class Builder:
     def build_While(self, node: ast.While) -> None:
         if node.orelse:
             raise self.error("unsupported Python syntax: while ... else", node)
-        cond = self.condition(node.test)
-        self.emit(f"while ({cond.code}) {{")
+        if self.emits_statements(node.test):  # the condition's statements run before each test
+            self.emit("loop {")
+            self.depth += 1
+            self.emit(f"if (!{self.condition(node.test).code}) {{ break; }}")
+            self.depth -= 1
+        else:
+            self.emit(f"while ({self.condition(node.test).code}) {{")
         self.loop_body(node.body)
         self.emit("}")
+
+    def emits_statements(self, node: ast.AST) -> bool:
+        """Whether compiling `node` emits statements before the one using its value (a workgroup
+        reduction does): an elif or while condition then needs a block of its own to hold them."""
+        return any(getattr(self.builtin_called(n), "emits_statements", False) for n in ast.walk(node))
 
     def loop_body(self, stmts, kind: str = "loop") -> None:
         """A loop's body: what it assigns is not definite after the loop (it may run zero times)."""
@@ -625,8 +697,10 @@ class Builder:
         it = node.iter
         if not isinstance(node.target, ast.Name):
             raise self.error("the loop variable must be a plain name", node.target)
-        if isinstance(it, ast.Call) and getattr(builtin_of(self.python_object(it.func)), "name", None) == "static_range":
-            return self.static_for(node, it)
+        entry = self.builtin_called(it)
+        if entry is not None and entry.unroll is not None:
+            self.facts[node] = STATIC
+            return entry.unroll(self, entry, node, it)
         if not (isinstance(it, ast.Call) and self.python_object(it.func) is range):
             raise self.error("a for loop must iterate over range(...) or gpu.static_range(n)", it)
         if it.keywords or not 1 <= len(it.args) <= 3:
@@ -664,7 +738,7 @@ class Builder:
         if self.lookup(node.target.id) is not None:
             raise self.error(f"the loop variable '{node.target.id}' is already declared; use a new name", node.target)
         self.scopes.append({})
-        sym = self.declare(node.target.id, t, "loop")
+        sym = self.declare(node.target.id, t, "loop", node.target)
         cmp, inc = ("<", "+=") if step_value is None or step_value > 0 else (">", "-=")
         self.emit(f"for (var {sym.code}: {t.wgsl} = {start.code}; {sym.code} {cmp} {stop.code}; "
                   f"{sym.code} {inc} {step_code}) {{")
@@ -672,38 +746,6 @@ class Builder:
         self.emit("}")
         self.scopes.pop()
         self.ended_loop_vars.add(node.target.id)
-
-    def static_for(self, node: ast.For, it: ast.Call) -> None:
-        """for r in gpu.static_range(n): the body n times, each in its own block with r the constant
-        0, 1, ..., so indexes like acc[r] are constant and independent loads of the copies can issue
-        together (a GPU compiler may not unroll a loop whose body indexes a local by its counter)."""
-        if it.keywords or len(it.args) != 1:
-            raise self.error("gpu.static_range takes one count", it)
-        count = self.static_count(it.args[0])
-        if self.lookup(node.target.id) is not None:
-            raise self.error(f"the loop variable '{node.target.id}' is already declared; use a new name", node.target)
-        for k in range(count):
-            self.scopes.append({node.target.id: Symbol(f"{k}u", u32, "const")})
-            self.emit("{")
-            self.loop_body(node.body, "static")
-            self.emit("}")
-            self.scopes.pop()
-        self.ended_loop_vars.add(node.target.id)
-
-    def static_count(self, node: ast.AST) -> int:
-        """gpu.static_range's count: a literal, a Python int, or a Const parameter (whose value this
-        compilation was given: the kernel recompiles when it is specialized)."""
-        sym = self.lookup(node.id) if isinstance(node, ast.Name) else None
-        if sym is not None and sym.kind == "const" and node.id in self.const_values:
-            self.unit.unrolled_by.add(node.id)
-            count = self.const_values[node.id]
-        else:
-            value = self.value(node)
-            count = value.value if value.type == ABSTRACT_INT else None
-        if not isinstance(count, int) or not 1 <= count <= MAX_STATIC_RANGE:
-            raise self.error(f"gpu.static_range's count must be a literal, a Python int or a Const parameter, from 1 "
-                             f"to {MAX_STATIC_RANGE}", node)
-        return count
 
     def of_constants(self, node: ast.AST) -> bool:
         """Whether an expression uses only literals, Python numbers and Const parameters."""
@@ -799,3 +841,36 @@ def fold_literals(opname: str, a, b):
     except (OverflowError, ZeroDivisionError):
         return None
     return None
+
+
+def python_uses(tree: ast.FunctionDef) -> dict[str, ast.AST]:
+    """Names the function's body uses as Python objects, with their first use: what a call calls
+    (range, min, f32, gpu.exp's gpu, a @func) and what an annotation names. A variable of the same
+    name would hide them. (Decorators and parameter annotations are evaluated outside the body.)"""
+    uses: dict[str, ast.AST] = {}
+    for node in (n for stmt in tree.body for n in ast.walk(stmt)):
+        spelled = [node.func] if isinstance(node, ast.Call) else [node.annotation] if isinstance(node, ast.AnnAssign) \
+            else []
+        for expr in spelled:
+            root = expr
+            while isinstance(root, (ast.Attribute, ast.Subscript)):
+                root = root.value
+            if isinstance(root, ast.Name):
+                known = uses.get(root.id)
+                if known is None or (known.lineno, known.col_offset) > (expr.lineno, expr.col_offset):
+                    uses[root.id] = expr
+    return uses
+
+
+def nesting(text: str) -> int:
+    """How deep a line of WGSL nests for a parser: brackets, and a unary operator right inside one."""
+    opened: list[int] = []  # the levels each open bracket added
+    depth = deepest = 0
+    for i, ch in enumerate(text):
+        if ch in "([":
+            opened.append(2 if text[i + 1:i + 2] in ("-", "!", "~") else 1)
+            depth += opened[-1]
+            deepest = max(deepest, depth)
+        elif ch in ")]" and opened:
+            depth -= opened.pop()
+    return deepest

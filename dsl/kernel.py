@@ -5,6 +5,7 @@ launches on the current executor (dsl/executor.py)."""
 from __future__ import annotations
 
 import ast
+import builtins as py_builtins
 import hashlib
 import inspect
 from dataclasses import dataclass
@@ -12,21 +13,23 @@ from typing import Any, Callable, NamedTuple
 
 from typeguard import typechecked
 
-from .calls import U32_INVOCATION_VALUES
 from .errors import CompileError, Source
 from .executor import current_executor
-from .frontend import Builder, Symbol, Unit, names_in
+from .frontend import Builder, names_in
+from .gpu import builtin_of
 from .layout import uniform_layout
 from .module import assemble
 from .source import NOT_EVALUATED, evaluate_annotation, parse, python_scope
-from .types import (ArrayType, Atomic, ConstType, Scalar, StructType, Type, Vector, is_host_shareable, stride_of)
-from .wgsl_text import identifier, literal
+from .types import (ArrayType, Atomic, ConstType, Scalar, StructType, Type, Vector, is_host_shareable,
+                    uniform_layout_problem, workgroup_stride)
+from .uniformity import Analysis
+from .values import Symbol, Unit
+from .wgsl_text import field_codes, identifier, literal
 
 # WebGPU's default limits: a kernel within them runs on every adapter, browsers included.
 MAX_INVOCATIONS = 256
 MAX_WORKGROUP_SIZE = (256, 256, 64)
 MAX_WORKGROUP_STORAGE = 16384
-KNOWN_FEATURES = frozenset({"shader-f16", "subgroups"})
 
 
 class Binding(NamedTuple):
@@ -61,6 +64,7 @@ class _Compiled:
     entry_attrs: list[str | int]  # workgroup size entries: ints or Const names
     entry: str
     module_names: set[str]  # names declared at module scope, which func names must avoid
+    const_defaults: dict[str, ast.AST]  # each Const parameter's default, where errors about its value point
 
 
 class Kernel:
@@ -143,33 +147,53 @@ class Kernel:
         return assemble(unit=c.unit, header=overrides, declarations=c.declarations, entry=c.entry,
                         taken=set(c.module_names), target=target)
 
-    def _shared_bytes(self, t: ArrayType) -> int:
-        count = t.count
-        if isinstance(count, str):
-            count = next(self.constants[p.name] for p in self._c.params if identifier(p.name) == count)
-        return int(count) * stride_of(t.elem)
+    def _count(self, t: ArrayType) -> int:
+        """The element count of a workgroup array: a literal, or the value of the Const naming it."""
+        if isinstance(t.count, str):
+            return next(self.constants[p.name] for p in self._c.params if identifier(p.name) == t.count)
+        return t.count
+
+    def _blame(self, c: _Compiled, names) -> ast.AST:
+        """Where an error about Const values points: the default of the first named Const whose value
+        is its default (the default is what to change), else the decorator."""
+        for name in names:
+            default = next((p.default for p in c.params if p.name == name), None)
+            if name in c.const_defaults and self.constants[name] == default:
+                return c.const_defaults[name]
+        return next((d for d in c.node.decorator_list), c.node)
 
     def _check_limits(self, c: _Compiled) -> None:
-        deco = next((d for d in c.node.decorator_list), c.node)
+        """What WebGPU refuses when the pipeline is made, for these Const values (each specialization
+        is checked again)."""
         size = self.workgroup_size
+        named = [s for s in c.entry_attrs if isinstance(s, str)]
         if any(s < 1 for s in size):
-            raise CompileError(f"workgroup size {size} must be positive in every dimension", c.source, deco)
+            zero = [s for s in named if self.constants[s] < 1]
+            raise CompileError(f"workgroup size {size} must be positive in every dimension", c.source,
+                               self._blame(c, zero))
         if any(s > m for s, m in zip(size, MAX_WORKGROUP_SIZE)) or size[0] * size[1] * size[2] > MAX_INVOCATIONS:
             raise CompileError(f"workgroup size {size} has {size[0] * size[1] * size[2]} invocations; WebGPU allows "
                                f"at most {MAX_INVOCATIONS} (and {MAX_WORKGROUP_SIZE} per dimension) by default",
-                               c.source, deco)
+                               c.source, self._blame(c, named))
         invocations = size[0] * size[1] * size[2]
         for t, node in c.unit.reductions:
-            if self._shared_bytes(t) // stride_of(t.elem) != invocations or invocations & (invocations - 1):
+            if self._count(t) != invocations or invocations & (invocations - 1):
                 raise CompileError(f"a workgroup reduction needs a power-of-two workgroup and a scratch array of "
                                    f"that many elements: the workgroup has {invocations}, the scratch "
-                                   f"{self._shared_bytes(t) // stride_of(t.elem)}", c.source, node)
+                                   f"{self._count(t)}", c.source, node)
         total = 0
         for _, t, node in c.unit.shared:
-            total += self._shared_bytes(t)
+            if self._count(t) < 1:
+                raise CompileError(f"gpu.shared's size {t.count} is {self._count(t)}; it must be positive", c.source,
+                                   self._blame(c, [p.name for p in c.params if identifier(p.name) == t.count]))
+            total += self._count(t) * workgroup_stride(t.elem)
             if total > MAX_WORKGROUP_STORAGE:
                 raise CompileError(f"workgroup arrays need {total} bytes; WebGPU guarantees only "
                                    f"{MAX_WORKGROUP_STORAGE} (16 KiB) of workgroup storage", c.source, node)
+        for t, k, node in c.unit.shared_indexes:
+            if k >= self._count(t):
+                raise CompileError(f"index {k} is past the end: this workgroup array has {t.count} = {self._count(t)} "
+                                   f"elements (0 to {self._count(t) - 1})", c.source, node)
 
     # -- using it ---------------------------------------------------------------------------------------
     @typechecked
@@ -254,25 +278,24 @@ def _compile(fn, workgroup_size: tuple) -> Kernel:
 
 
 def features_tested(node: ast.FunctionDef, scope: dict, source: Source) -> set[str]:
-    """The features a kernel body asks about with gpu.has("...")."""
-    from .gpu import gpu  # noqa: PLC0415
+    """The features a kernel has variants for: those it asks about with gpu.has("..."), and those
+    the builtins it calls bring (workgroup reductions: subgroups). Each entry says which."""
     found = set()
     for call in ast.walk(node):
-        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
-                and isinstance(call.func.value, ast.Name) and scope.get(call.func.value.id) is gpu:
-            if call.func.attr == "has":
-                found.add(feature_name(call, source))
-            elif call.func.attr in ("workgroup_sum", "workgroup_max"):  # they have a subgroups variant
-                found.add("subgroups")
+        if isinstance(call, ast.Call):
+            entry = builtin_of(python_object(call.func, scope))
+            if entry is not None and entry.variant_feature is not None:
+                found.add(entry.variant_feature(call, source))
     return found
 
 
-def feature_name(call: ast.Call, source: Source) -> str:
-    if len(call.args) != 1 or call.keywords or not isinstance(call.args[0], ast.Constant) \
-            or call.args[0].value not in KNOWN_FEATURES:
-        raise CompileError(f"gpu.has takes one feature name: {' or '.join(repr(f) for f in sorted(KNOWN_FEATURES))}",
-                           source, call)
-    return call.args[0].value
+def python_object(node: ast.AST, scope: dict):
+    """The Python object a name or attribute chain denotes in `scope` (None if it is none)."""
+    if isinstance(node, ast.Name):
+        return scope[node.id] if node.id in scope else getattr(py_builtins, node.id, None)
+    if isinstance(node, ast.Attribute):
+        return getattr(python_object(node.value, scope), node.attr, None)
+    return None
 
 
 def _compile_variant(fn, node: ast.FunctionDef, source: Source, scope: dict, workgroup_size: tuple,
@@ -290,12 +313,16 @@ def _compile_variant(fn, node: ast.FunctionDef, source: Source, scope: dict, wor
 
     annotations = getattr(fn, "__annotations__", {})
     unit, params, bindings, symbols, declarations, scalar_fields, constants = Unit(), [], [], {}, [], [], {}
+    const_defaults = {}
     taken = names_in(node) | {identifier(node.name)}
     for a in all_args:
         if a.annotation is None:
             raise CompileError(f"parameter '{a.arg}' needs a type annotation", source, a)
         t = evaluate_annotation(a.annotation, scope, source, f"parameter '{a.arg}'", annotations.get(a.arg, NOT_EVALUATED))
         code = identifier(a.arg)
+        if code != a.arg and code in taken:  # a renamed parameter (`loop` -> `loop_py`) beside one so named
+            code = _fresh(taken, code + "_")
+        taken.add(code)
         default = defaults.get(a.arg)
         if isinstance(t, ConstType):
             if default is None:
@@ -308,8 +335,9 @@ def _compile_variant(fn, node: ast.FunctionDef, source: Source, scope: dict, wor
                 raise CompileError(f"the default of Const parameter '{a.arg}' must be a {t.elem} literal: {exc}",
                                    source, default) from None
             constants[a.arg] = value
+            const_defaults[a.arg] = default
             params.append(Param(a.arg, t, "const", None, value))
-            symbols[a.arg] = Symbol(code, t.elem, "const")
+            symbols[a.arg] = Symbol(_fresh(taken, code + "_value"), t.elem, "const", a, override=code)
             unit.note_type(t.elem)
             continue
         if default is not None:
@@ -324,20 +352,25 @@ def _compile_variant(fn, node: ast.FunctionDef, source: Source, scope: dict, wor
             bindings.append(Binding(index, a.arg, "storage", t.access, t.elem.wgsl))
             params.append(Param(a.arg, t, "storage", index))
             declarations.append(f"@group(0) @binding({index}) var<storage, {t.access}> {code}: {t.wgsl};")
-            symbols[a.arg] = Symbol(code, t, "storage")
+            symbols[a.arg] = Symbol(code, t, "storage", a)
         elif isinstance(t, StructType):
             if not is_host_shareable(t):
                 raise CompileError(f"struct {t.name} has a bool field, so it cannot be a parameter", source, a.annotation)
+            problem = uniform_layout_problem(t)
+            if problem:
+                raise CompileError(f"struct {t.name} cannot be a parameter (a uniform buffer): {problem}", source,
+                                   a.annotation)
             index = len(bindings)
             bindings.append(Binding(index, a.arg, "uniform", "read", t.wgsl))
             params.append(Param(a.arg, t, "uniform", index))
             declarations.append(f"@group(0) @binding({index}) var<uniform> {code}: {t.wgsl};")
-            symbols[a.arg] = Symbol(code, t, "uniform")
+            symbols[a.arg] = Symbol(code, t, "uniform", a)
         elif isinstance(t, (Scalar, Vector)):
             if not is_host_shareable(t):
                 raise CompileError(f"a {t} parameter cannot be passed to the GPU; use u32", source, a.annotation)
             scalar_fields.append((a.arg, t))
             params.append(Param(a.arg, t, "scalar"))
+            symbols[a.arg] = Symbol("", t, "scalar", a)  # its code, a field of the scalars uniform, comes below
         else:
             raise CompileError(f"a kernel parameter cannot be {t!r}", source, a.annotation)
         unit.note_type(t)
@@ -350,23 +383,24 @@ def _compile_variant(fn, node: ast.FunctionDef, source: Source, scope: dict, wor
         bindings.append(Binding(index, var, "uniform", "read", scalars.wgsl))
         params = [Param(p.name, p.type, p.role, index if p.role == "scalar" else p.binding, p.default) for p in params]
         declarations.append(f"@group(0) @binding({index}) var<uniform> {var}: {scalars.wgsl};")
+        codes = field_codes(scalars)
         for name, t in scalar_fields:
-            symbols[name] = Symbol(f"{var}.{identifier(name)}", t, "scalar")
+            symbols[name] = Symbol(f"{var}.{codes[name]}", t, "scalar", symbols[name].node)
         unit.note_type(scalars)
 
     entry_attrs = _workgroup_size(workgroup_size, symbols, source, node)
     builder = Builder(source, unit, symbols, kind="kernel", return_type=None, py_scope=scope, own_name=fn.__name__,
-                      taken=taken, enabled=enabled, const_values={**constants, **(values or {})})
+                      tree=node, taken=taken, enabled=enabled, const_values={**constants, **(values or {})})
     body = builder.function_body(node.body)
+    Analysis(source, builder.facts).run(node.body)
     module_names = {identifier(node.name), *(identifier(p.name) for p in params if p.role != "scalar"),
                     *(name for name, _, _ in unit.shared)} | ({scalars.wgsl, var} if scalars else set())
     declarations += [f"var<workgroup> {name}: {t.wgsl};" for name, t, _ in unit.shared]
-    ins = ", ".join(f"@builtin({b}) {name}: {'u32' if b in U32_INVOCATION_VALUES else 'vec3<u32>'}"
-                    for b, name in unit.entry_builtins.items())
+    ins = ", ".join(f"@builtin({b}) {name}: {t.wgsl}" for b, (name, t) in unit.entry_builtins.items())
     size = ", ".join(identifier(s) if isinstance(s, str) else str(s) for s in entry_attrs)
     entry = f"@compute @workgroup_size({size})\nfn {identifier(node.name)}({ins}) {{\n{body}\n}}"
     compiled = _Compiled(fn.__name__, source, node, params, bindings, scalars, unit, declarations, entry_attrs,
-                         entry, module_names)
+                         entry, module_names, const_defaults)
     return compiled, constants
 
 

@@ -3,13 +3,14 @@ the funcs a kernel reaches (each emitted once, named without clashes) and the en
 from __future__ import annotations
 
 from .errors import CompileError
-from .frontend import Unit, placeholder
 from .types import StructType
-from .wgsl_text import identifier
+from .values import Unit, placeholder
+from .wgsl_text import field_codes, identifier
 
 
 def struct_text(t: StructType) -> str:
-    fields = "".join(f"    {identifier(n)}: {ft.wgsl},\n" for n, ft in t.fields)
+    codes = field_codes(t)
+    fields = "".join(f"    {codes[n]}: {ft.wgsl},\n" for n, ft in t.fields)
     return f"struct {t.name} {{\n{fields}}}"
 
 

@@ -74,10 +74,19 @@ def describe(t: Type) -> str:
 
 
 def _type_set_text(types: tuple[Type, ...]) -> str:
-    scalars = [t for t in types if isinstance(t, Scalar)]
-    has_vec = any(isinstance(t, Vector) for t in types)
-    text = "|".join(s.name for s in scalars)
-    return f"{text} or vecN of them" if has_vec else text
+    """A set of types for people: "f32|f16 or vecN of them", "vecN of f32|f16", "vec3 of f32|f16"."""
+    scalars = [t.name for t in types if isinstance(t, Scalar)]
+    vectors = [t for t in types if isinstance(t, Vector)]
+    if not vectors:
+        return "|".join(scalars)
+    elems = list(dict.fromkeys(v.elem.name for v in vectors))
+    sizes = sorted({v.n for v in vectors})
+    shape = "vecN" if sizes == [2, 3, 4] else "|".join(f"vec{n}" for n in sizes)
+    if not scalars:
+        return f"{shape} of {'|'.join(elems)}"
+    if elems == scalars:
+        return f"{'|'.join(scalars)} or {shape} of them"
+    return f"{'|'.join(scalars)} or {shape} of {'|'.join(elems)}"
 
 
 class Signature:

@@ -307,3 +307,39 @@ def is_host_shareable(t: Type) -> bool:
     if isinstance(t, StructType):
         return all(is_host_shareable(ft) for _, ft in t.fields)
     return isinstance(t, Atomic)
+
+
+def workgroup_stride(elem: Type) -> int:
+    """Bytes an element of a workgroup array takes: its storage layout, a bool counted as a u32 (WGSL
+    gives bool no host-shareable layout, but workgroup memory still holds it)."""
+    return stride_of(_bools_as_u32(elem))
+
+
+def _bools_as_u32(t: Type) -> Type:
+    if t == bool_:
+        return u32
+    if isinstance(t, Vector) and t.elem == bool_:
+        return Vector(t.n, u32)
+    if isinstance(t, StructType):
+        return StructType(t.name, tuple((n, _bools_as_u32(ft)) for n, ft in t.fields))
+    return t
+
+
+def uniform_layout_problem(t: StructType) -> str | None:
+    """What WGSL's uniform address space refuses in the layout of struct t, None if nothing: a field
+    of struct type must start at a multiple of 16 bytes, and the next field at least the struct's
+    size rounded up to 16 later (naga enforces this; Tint relaxes it)."""
+    offsets = [o for _, o in struct_offsets(t)]
+    for i, (name, ft) in enumerate(t.fields):
+        if not isinstance(ft, StructType):
+            continue
+        if offsets[i] % 16:
+            return f"its field '{name}' (struct {ft.name}) starts at byte {offsets[i]}, not a multiple of 16"
+        room = _round_up(16, size_of(ft))
+        if i + 1 < len(offsets) and offsets[i + 1] - offsets[i] < room:
+            return (f"the field after '{name}' (struct {ft.name}) starts {offsets[i + 1] - offsets[i]} bytes after it, "
+                    f"not {room} (its size rounded up to 16)")
+        inner = uniform_layout_problem(ft)
+        if inner:
+            return f"in its field '{name}': {inner}"
+    return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .types import Abstract, Scalar, Type
+from .types import Abstract, Scalar, StructType, Type
 
 # WGSL keywords and reserved words (WGSL spec 15.1, 15.2), plus predeclared types and functions a
 # user name could shadow: a Python local called `select` or `array` is renamed, not a WGSL error.
@@ -29,7 +29,7 @@ faceForward floor fma fract frexp inverseSqrt ldexp length log log2 max min mix 
 quantizeToF16 radians reflect refract round saturate sign sin sinh smoothstep sqrt step tan tanh transpose
 trunc select arrayLength bitcast all any countOneBits countLeadingZeros countTrailingZeros extractBits
 insertBits reverseBits firstLeadingBit firstTrailingBit pack4x8snorm pack4x8unorm pack2x16snorm pack2x16unorm
-pack2x16float unpack4x8snorm unpack4x8unorm unpack2x16snorm unpack2x16unorm unpack2x16float
+pack2x16float unpack4x8snorm unpack4x8unorm unpack2x16snorm unpack2x16unorm unpack2x16float dot4I8Packed dot4U8Packed
 workgroupBarrier storageBarrier textureBarrier workgroupUniformLoad atomicLoad atomicStore atomicAdd atomicSub
 atomicMax atomicMin atomicAnd atomicOr atomicXor atomicExchange atomicCompareExchangeWeak
 subgroupAdd subgroupMax subgroupMin subgroupBroadcast subgroupShuffle subgroupBallot
@@ -43,8 +43,23 @@ def identifier(name: str) -> str:
     return name
 
 
+def field_codes(t: StructType) -> dict[str, str]:
+    """The WGSL names of a struct's fields: each field's identifier(), kept apart from the others
+    (a struct with fields `loop` and `loop_py` gets `loop_py_` for the first)."""
+    codes: dict[str, str] = {}
+    used = {name for name, _ in t.fields}
+    for name, _ in t.fields:
+        code = identifier(name)
+        while code != name and code in used:
+            code += "_"
+        used.add(code)
+        codes[name] = code
+    return codes
+
+
 I32_MIN, I32_MAX, U32_MAX = -(2 ** 31), 2 ** 31 - 1, 2 ** 32 - 1
 F16_MAX = 65504.0
+F32_MAX = 3.4028234663852886e38  # WGSL rejects a literal beyond the largest finite value (no rounding to it)
 
 
 def literal(value, t: Type) -> str:
@@ -53,6 +68,8 @@ def literal(value, t: Type) -> str:
         text = repr(float(value)) if t.kind == "float" else str(int(value))
         if t.kind == "float" and not math.isfinite(float(value)):
             raise ValueError(f"{value} is not a finite number")
+        if t.kind == "int" and not -2 ** 63 <= int(value) < 2 ** 63:
+            raise ValueError(f"{value} does not fit in 64 bits (WGSL's integer literals)")
         return f"({text})" if text.startswith("-") else text
     assert isinstance(t, Scalar)
     if t.name == "bool":
@@ -68,7 +85,7 @@ def literal(value, t: Type) -> str:
             raise ValueError(f"{v} does not fit in u32")
         return f"{v}u"
     v = float(value)
-    if not math.isfinite(v) or (t.name == "f16" and abs(v) > F16_MAX):
+    if not math.isfinite(v) or abs(v) > (F16_MAX if t.name == "f16" else F32_MAX):
         raise ValueError(f"{value} does not fit in {t.name}")
     text = repr(v)
     if "e" not in text and "." not in text:

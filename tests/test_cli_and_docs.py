@@ -1,5 +1,6 @@
 """The command line as a user runs it, and the README's generated reference."""
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +63,27 @@ def test_readme_reference_covers_every_builtin_and_operator():
     for b in BUILTINS.values():
         assert f"`{b.wgsl}`" in text
     assert len([line for line in text.splitlines() if line.startswith("| `") and "(T" in line]) >= len(OPERATORS)
+
+
+def test_readme_reference_names_every_type_a_builtin_takes():
+    """Each signature's type set, (T: ...), names every scalar it admits and its vectors' shape: a
+    set of vectors only once read "takes  or vecN of them"."""
+    from dsl import BUILTINS
+    from dsl.signatures import Generic
+    from dsl.types import Vector
+    rows = {line.split("`")[1]: line for line in reference.table().splitlines() if line.startswith("| `")}
+    checked = 0
+    for b in BUILTINS.values():
+        if not isinstance(b.signature, Generic) or not b.signature.allowed:
+            continue
+        types = rows[b.name if b.category == "python" else f"gpu.{b.name}"].split("(T: ")[1].split(")")[0]
+        assert types == types.strip() and "  " not in types and not types.startswith(("or ", "of ")), (b.name, types)
+        for t in b.signature.allowed:
+            assert re.search(rf"\b{(t.elem if isinstance(t, Vector) else t).name}\b", types), (b.name, t, types)
+        sizes = {t.n for t in b.signature.allowed if isinstance(t, Vector)}
+        assert sizes == set() or ("vecN" in types if sizes == {2, 3, 4} else all(f"vec{n}" in types for n in sizes))
+        checked += 1
+    assert checked > 40
 
 
 def test_quick_start_has_exactly_the_two_commands():

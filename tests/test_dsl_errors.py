@@ -4,7 +4,7 @@ a comment `# E:<case>`; the test finds that line and checks the error points at 
 import pytest
 
 from dsl import (Array, Atomic, CompileError, Const, RW, f16, f32, func, gpu, i32, kernel, struct, u32, vec2f, vec2h,
-                 vec4f)
+                 vec2u, vec4f)
 
 HERE = __file__
 
@@ -420,3 +420,231 @@ def test_private_array_as_an_expression():
         @kernel
         def k(out: RW[Array[f32]]):
             out[0] = gpu.array(f32, 2)[0]  # E:arrayexpr
+
+
+# -- WGSL a compiler would reject: the DSL says so at the Python line --------------------------------
+
+def test_float_literal_beyond_f32():
+    with expect("f32big", "1e+39 does not fit in f32"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            out[0] = 1e39  # E:f32big
+
+
+def test_integer_literal_beyond_64_bits():
+    with expect("int128", "does not fit in 64 bits"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            out[0] = f32(100000000000000000000 > out[1])  # E:int128
+
+
+def test_constant_index_past_a_workgroup_array():
+    with expect("tile64", "index 64 is past the end: array<f32, 64> has 64 elements (0 to 63)", col=18):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            tile = gpu.shared(f32, 64)
+            tile[64] = 1.0  # E:tile64
+
+
+def test_constant_index_past_a_private_array():
+    with expect("acc4", "index 4 is past the end: array<f32, 4> has 4 elements"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            acc = gpu.array(f32, 4)
+            out[0] = acc[4]  # E:acc4
+
+
+def test_constant_index_past_a_vector():
+    with expect("vec4", "index 4 is past the end: vec4<f32> has 4 components (0 to 3)"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            out[0] = vec4f(1.0, 2.0, 3.0, 4.0)[4]  # E:vec4
+
+
+def test_constant_atomic_index_past_a_workgroup_array():
+    with expect("atomic4", "index 4 is past the end"):
+        @kernel
+        def k(out: RW[Array[u32]]):
+            counts = gpu.shared(Atomic[u32], 4)
+            gpu.atomic_add(counts, 4, 1)  # E:atomic4
+
+
+def test_constant_index_past_a_const_sized_array_at_specialization():
+    @kernel(workgroup_size=(64,))
+    def k(out: RW[Array[f32]], N: Const[u32] = 128):
+        tile = gpu.shared(f32, N)
+        tile[100] = 1.0  # E:tileN
+        out[0] = tile[0]
+    with expect("tileN", "index 100 is past the end: this workgroup array has N = 64 elements"):
+        k.specialize(N=64)
+
+
+def test_barrier_in_a_branch_on_local_id():
+    with expect("localif", "gpu.barrier() must be called in uniform control flow: this `if` depends on "
+                "gpu.local_id(), which differs between invocations", col=16):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            if gpu.local_id().x == 0:  # E:localif
+                gpu.barrier()
+
+
+def test_barrier_in_a_loop_whose_bound_differs_per_invocation():
+    with expect("loopbound", "gpu.barrier() must be called in uniform control flow: this loop's range depends on "
+                "gpu.local_id()"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            n = gpu.local_id().x
+            for i in range(n):  # E:loopbound
+                gpu.barrier()
+
+
+def test_barrier_after_a_return_only_some_invocations_take():
+    with expect("someret", "gpu.barrier() must be called in uniform control flow: only some invocations take "
+                "this `return`: it depends on gpu.global_id()"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            if gpu.global_id().x >= len(out):
+                return  # E:someret
+            gpu.barrier()
+
+
+def test_barrier_under_a_value_read_from_an_rw_array_names_it():
+    with expect("rwread", "this `if` depends on a read of RW array 'out' (line"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            v = out[0]
+            if v > 0.0:  # E:rwread
+                gpu.storage_barrier()
+
+
+def test_workgroup_sum_in_a_non_uniform_branch():
+    with expect("wsumif", "gpu.workgroup_sum() must be called in uniform control flow"):
+        @kernel(workgroup_size=(64,))
+        def k(out: RW[Array[f32]]):
+            scratch = gpu.shared(f32, 64)
+            if gpu.local_index() < 32:  # E:wsumif
+                out[0] = gpu.workgroup_sum(scratch, 1.0)
+
+
+def test_subgroup_operation_in_a_branch_on_the_lane():
+    with expect("lane", "gpu.subgroup_add() must be called in uniform control flow: this `if` depends on "
+                "gpu.subgroup_invocation_id()"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            if gpu.subgroup_invocation_id() == 0:  # E:lane
+                out[0] = gpu.subgroup_add(out[1])
+
+
+@func
+def synchronized(v: u32) -> u32:
+    gpu.barrier()
+    return v + 1
+
+
+@func
+def synchronized_if(v: u32) -> u32:
+    if v > 3:
+        gpu.barrier()
+    return v
+
+
+def test_func_with_a_barrier_called_in_a_non_uniform_branch():
+    with expect("funcflow", "synchronized() (it calls gpu.barrier() on line"):
+        @kernel
+        def k(out: RW[Array[u32]]):
+            if gpu.local_id().x == 0:  # E:funcflow
+                out[0] = synchronized(1)
+
+
+def test_func_argument_that_decides_a_barrier_must_be_uniform():
+    with expect("funcarg", "argument 'v' of synchronized_if() must be the same in every invocation", col=38):
+        @kernel
+        def k(out: RW[Array[u32]]):
+            out[0] = synchronized_if(gpu.local_id().x)  # E:funcarg
+
+
+def test_integer_division_by_a_constant_zero_compiles():
+    """WGSL rejects `x / 0u`; the DSL keeps x / 0 == x (test_dsl_language runs it)."""
+    @kernel
+    def k(out: RW[Array[u32]]):
+        y = out[1]
+        out[0] = y // 0 + y % 0
+    assert "/ 0u" not in k.wgsl and "% 0u" not in k.wgsl
+
+
+def test_four_hundred_chained_additions_compile():
+    from helpers import load_source
+    ns = load_source("@kernel\ndef k(out: RW[Array[f32]]):\n    x = out[1]\n    out[0] = " + " + ".join(["x"] * 400)
+                     + "\n")
+    assert "(x" + " + x" * 399 + ")" in ns["k"].wgsl  # one flat sum: no nesting per term
+
+
+def test_expression_nesting_too_deep_for_wgsl():
+    from helpers import load_source
+    with pytest.raises(CompileError, match="this statement nests .* levels deep in WGSL") as info:
+        load_source("@kernel\ndef k(out: RW[Array[i32]]):\n    x = out[1]\n    out[0] = " + "-" * 120 + "x\n")
+    assert info.value.lineno == 6  # the statement, after the two-line prelude
+
+
+def test_variable_shadowing_range_is_reported_at_the_assignment():
+    with expect("shadow", "'range' names a variable here", "'range' on line", "no longer mean Python's range"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            range = u32(3)  # E:shadow
+            for i in range(range):
+                out[i] = 1.0
+
+
+def test_zero_const_workgroup_size_points_at_the_default():
+    with expect("wgzero", "workgroup size (0, 1, 1) must be positive", col=53):
+        @kernel(workgroup_size=("WG",))
+        def k(out: RW[Array[f32]], WG: Const[u32] = 0):  # E:wgzero
+            out[0] = 1.0
+
+
+def test_vector_only_builtin_says_what_it_takes():
+    with expect("dotf32", "dot: does not take f32; it takes vecN of f32|f16|i32|u32"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            out[0] = gpu.dot(out[1], out[2])  # E:dotf32
+
+
+def test_constant_shift_of_a_vector_by_32():
+    with expect("vshift", "a constant shift amount must be below 32"):
+        @kernel
+        def k(out: RW[Array[vec2u]]):
+            out[0] = out[1] << vec2u(1, 32)  # E:vshift
+
+
+def test_smoothstep_with_equal_constant_bounds():
+    with expect("smooth", "smoothstep's low and high are both 1.0"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            out[0] = gpu.smoothstep(1.0, 1.0, out[1])  # E:smooth
+
+
+def test_subgroup_broadcast_lane_of_128():
+    with expect("lane128", "subgroup_broadcast's lane must be below 128"):
+        @kernel
+        def k(out: RW[Array[f32]]):
+            out[0] = gpu.subgroup_broadcast(out[1], 128)  # E:lane128
+
+
+@struct
+class Inner:
+    a: f32
+
+
+@struct
+class Outer:
+    x: f32
+    inner: Inner
+
+
+def test_struct_uniform_with_a_misaligned_struct_field():
+    with expect("uniformlayout", "struct Outer cannot be a parameter (a uniform buffer): its field 'inner' "
+                "(struct Inner) starts at byte 4, not a multiple of 16"):
+        @kernel
+        def k(out: RW[Array[f32]],
+              p: Outer):  # E:uniformlayout
+            out[0] = p.inner.a

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from dsl import (Array, Atomic, Const, RW, f16, f32, func, gpu, i32, kernel, struct, u32, vec2, vec2f, vec3f, vec4,
-                 vec4f, vec4h, vec4i, vec4u)
+from dsl import (Array, Atomic, Const, RW, bool_, f16, f32, func, gpu, i32, kernel, struct, u32, vec2, vec2f, vec2i,
+                 vec2u, vec3f, vec4, vec4f, vec4h, vec4i, vec4u)
 
 RNG = np.random.default_rng(1)
 N = 100  # not a multiple of the workgroup size
@@ -475,6 +475,15 @@ def uses_keywords(loop: Array[f32], select: RW[Array[f32]]):
     np.testing.assert_array_equal(got, np.where(x * 2 > 100, 1.0, x * 2))
 
 
+def test_every_wgsl_function_the_registry_calls_is_a_name_variables_avoid():
+    """A Python local named like a WGSL function the kernel calls would hide it in WGSL: such names
+    are renamed (wgsl_text.RESERVED), so the list must hold every function the registry emits."""
+    from dsl import BUILTINS
+    from dsl.wgsl_text import RESERVED
+    called = [b.wgsl for b in BUILTINS.values() if b.wgsl.isidentifier() and b.category != "invocation"]
+    assert len(called) > 60 and [w for w in called if w not in RESERVED] == []
+
+
 @kernel(workgroup_size=("WG",))
 def reduce_rows(m: Array[f32], out: RW[Array[f32]], cols: u32, WG: Const[u32] = 64):
     scratch = gpu.shared(f32, WG)
@@ -580,3 +589,151 @@ def test_private_arrays(device):
     want = m.sum(1)
     want[0::8] += 5.0  # row 4i for even i
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+# -- what WGSL's constant evaluation would reject keeps its run-time meaning ----------------------------
+
+@kernel(workgroup_size=(64,))
+def constant_divisors(u: Array[u32], a: Array[i32], out_u: RW[Array[u32]], out_i: RW[Array[i32]]):
+    i = gpu.global_id().x
+    if i < len(u):
+        y = u[i]
+        out_u[4 * i] = y // 0
+        out_u[4 * i + 1] = y % 0
+        v = vec2u(y, y + 1) // vec2u(0, 3)
+        out_u[4 * i + 2] = v.x + v.y
+        for r in gpu.static_range(2):  # r is the constant 0, then 1
+            out_u[4 * i + 3] += y // r
+        out_i[2 * i] = a[i] // 0
+        out_i[2 * i + 1] = a[i] % 0
+
+
+def test_division_by_a_constant_zero_keeps_x_over_0_is_x(device):
+    u = RNG.integers(0, 2**32, N, dtype=np.uint64).astype(np.uint32)
+    a = RNG.integers(-2**31, 2**31, N, dtype=np.int64).astype(np.int32)
+    out = constant_divisors.launch(groups(N), u=u, a=a, out_u=np.zeros(4 * N, np.uint32),
+                                   out_i=np.zeros(2 * N, np.int32))
+    ou, oi = out["out_u"].reshape(N, 4).astype(np.uint64), out["out_i"].reshape(N, 2)
+    u64 = u.astype(np.uint64)
+    np.testing.assert_array_equal(ou[:, 0], u64)  # x / 0 == x
+    np.testing.assert_array_equal(ou[:, 1], 0)  # x % 0 == 0
+    np.testing.assert_array_equal(ou[:, 2], (u64 + (u64 + 1) % 2**32 // 3) % 2**32)
+    np.testing.assert_array_equal(ou[:, 3], (2 * u64) % 2**32)
+    np.testing.assert_array_equal(oi[:, 0], a)
+    np.testing.assert_array_equal(oi[:, 1], 0)
+
+
+@kernel(workgroup_size=(64,))
+def const_operands(u: Array[u32], out: RW[Array[u32]], D: Const[u32] = 0, S: Const[u32] = 33,
+                   K: Const[u32] = 1):
+    i = gpu.global_id().x
+    if i < len(u):
+        out[3 * i] = u[i] // D  # WGSL would evaluate D's expressions when the pipeline is made
+        out[3 * i + 1] = u[i] << S  # and reject a zero divisor or a shift of 32 or more
+        acc = gpu.array(u32, 2)
+        acc[K] = u[i]
+        out[3 * i + 2] = acc[1]
+
+
+@pytest.mark.parametrize("d,s", [(0, 33), (7, 3)])
+def test_const_parameters_keep_their_run_time_meaning(device, d, s):
+    u = RNG.integers(0, 2**32, N, dtype=np.uint64).astype(np.uint32)
+    got = const_operands.launch(groups(N), u=u, out=np.zeros(3 * N, np.uint32), D=d, S=s)["out"].reshape(N, 3)
+    u64 = u.astype(np.uint64)
+    np.testing.assert_array_equal(got[:, 0], u64 if d == 0 else u64 // d)
+    np.testing.assert_array_equal(got[:, 1], (u64 << (s % 32)) % 2**32)
+    np.testing.assert_array_equal(got[:, 2], u)
+
+
+@kernel(workgroup_size=(64,))
+def constant_vectors(u: Array[u32], x: Array[f32], out: RW[Array[u32]], outf: RW[Array[f32]]):
+    i = gpu.global_id().x
+    if i < len(u):
+        q = vec2i(-2147483647 - 1, 7) // vec2i(-1, 0)  # MIN / -1 wraps to MIN; 7 / 0 is 7
+        out[4 * i] = gpu.bitcast(u32, q.x) + u32(q.y)
+        out[4 * i + 1] = (vec2u(3, 1) << vec2u(31, 4)).x  # 3 << 31 wraps
+        out[4 * i + 2] = gpu.extract_bits(u[i], 30, 9)  # bits 30 and 31: the count is clamped
+        out[4 * i + 3] = gpu.bitcast(u32, gpu.bitcast(f32, u32(0xff800000)))  # -inf, made at run time
+        outf[2 * i] = gpu.clamp(x[i], 2.0, 1.0)  # low above high: min(max(x, 2), 1)
+        outf[2 * i + 1] = gpu.bitcast(f32, u32(0xff800000))
+
+
+def test_constant_vectors_and_arguments_fold_with_run_time_meanings(device):
+    u = RNG.integers(0, 2**32, N, dtype=np.uint64).astype(np.uint32)
+    x = RNG.uniform(-4, 4, N).astype(np.float32)
+    out = constant_vectors.launch(groups(N), u=u, x=x, out=np.zeros(4 * N, np.uint32), outf=np.zeros(2 * N, np.float32))
+    o, of = out["out"].reshape(N, 4), out["outf"].reshape(N, 2)
+    np.testing.assert_array_equal(o[:, 0], 2**31 + 7)
+    np.testing.assert_array_equal(o[:, 1], 2**31)
+    np.testing.assert_array_equal(o[:, 2], u >> 30)
+    np.testing.assert_array_equal(o[:, 3], 0xff800000)
+    np.testing.assert_array_equal(of[:, 0], 1.0)
+    assert np.isneginf(of[:, 1]).all()
+
+
+def test_four_hundred_chained_additions_run(device):
+    from helpers import load_source
+    ns = load_source("@kernel(workgroup_size=(64,))\ndef k(x: Array[f32], out: RW[Array[f32]]):\n"
+                     "    i = gpu.global_id().x\n    v = x[i]\n    out[i] = " + " + ".join(["v"] * 400) + "\n")
+    x = RNG.integers(-8, 8, 64).astype(np.float32)
+    np.testing.assert_array_equal(ns["k"].launch((1,), x=x, out=np.zeros(64, np.float32))["out"], 400 * x)
+
+
+# -- names WGSL would see twice ------------------------------------------------------------------------
+
+@struct
+class Keywords:
+    loop: u32
+    loop_py: u32
+
+
+@struct
+class Pt:
+    a: f32
+
+
+@kernel(workgroup_size=(64,))
+def clashing_names(loop: Array[u32], loop_py: Array[u32], ks: RW[Array[Keywords]], ps: RW[Array[Pt]]):
+    i = gpu.global_id().x
+    select = loop[i]
+    select_py = loop_py[i]
+    k = ks[i]
+    k.loop = select + k.loop_py
+    k.loop_py = select_py
+    ks[i] = k
+    Pt = f32(select)  # a local named like the struct: in WGSL it would hide the type `var p: Pt` spells
+    p = ps[i]
+    p.a = Pt
+    ps[i] = p
+    flags = gpu.shared(bool_, 64)  # a workgroup array of bool: 4 bytes each
+    flags[gpu.local_id().x] = select > 3
+
+
+def test_python_names_that_become_the_same_wgsl_name_are_kept_apart(device):
+    a = np.arange(64, dtype=np.uint32)
+    b = np.arange(64, dtype=np.uint32) * 10
+    ks = np.zeros(64, Keywords.__dsl_struct__.dtype)
+    ks["loop_py"] = 5
+    out = clashing_names.launch((1,), loop=a, loop_py=b, ks=ks, ps=np.zeros(64, Pt.__dsl_struct__.dtype))
+    np.testing.assert_array_equal(out["ks"]["loop"], a + 5)
+    np.testing.assert_array_equal(out["ks"]["loop_py"], b)
+    np.testing.assert_array_equal(out["ps"]["a"], a)
+
+
+@kernel(workgroup_size=(64,))
+def reduction_in_elif(x: Array[f32], out: RW[Array[f32]], n: u32):
+    scratch = gpu.shared(f32, 64)
+    t = gpu.local_id().x
+    if n == 0:
+        out[0] = -1.0
+    elif gpu.workgroup_sum(scratch, x[t]) > 10.0:  # its tree is emitted inside the else, where it runs
+        out[0] = 1.0
+    else:
+        out[0] = 2.0
+
+
+@pytest.mark.parametrize("n,scale,want", [(0, 1.0, -1.0), (1, 1.0, 1.0), (1, 0.01, 2.0)])
+def test_a_workgroup_reduction_in_an_elif_runs_there(device, n, scale, want):
+    x = np.full(64, scale, np.float32)  # sums to 64 or 0.64
+    got = reduction_in_elif.launch((1,), x=x, out=np.zeros(1, np.float32), n=n)["out"]
+    assert got[0] == want
