@@ -9,6 +9,7 @@ from pathlib import Path
 from .byte_source import SourceError, open_source
 from .gguf import GGUFError, read_gguf
 from .model_config import ConfigError
+from .text_commands import add_text_commands
 
 USER_ERRORS = (GGUFError, SourceError, ConfigError, ValueError)  # ServerError is a ValueError
 
@@ -224,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--site", metavar="DIR", help="static site folder to serve at / (default: dist, built if missing)")
     p.set_defaults(run=cmd_serve)
+
+    add_text_commands(sub)
     return parser
 
 

@@ -45,7 +45,14 @@ class Tokenizer:
         except ValueError as exc:
             raise TokenizerError(f"{source}: {exc}") from None
         self.pre = pre
-        decode_map = {ord(c): b for b, c in byte_to_unicode().items()}
+        chars = byte_to_unicode()
+        decode_map = {ord(c): b for b, c in chars.items()}
+        normal = [t for t, kind in zip(tokens, token_types) if kind not in SPECIAL_TYPES]
+        if not set("".join(normal)) <= set(chars.values()):  # one pass over the whole vocabulary
+            i, text = next((i, t) for i, (t, kind) in enumerate(zip(tokens, token_types))
+                           if kind not in SPECIAL_TYPES and not set(t) <= set(chars.values()))
+            raise TokenizerError(f"{source}: tokenizer.ggml.tokens[{i}] {text[:40]!r} is not in GPT-2's "
+                                 "byte-to-unicode form")
         self._bytes: list[bytes] = []
         self.special_tokens: dict[str, int] = {}  # text -> id of the control and user-defined tokens
         self._ids: dict[bytes, int] = {}  # the bytes of each normal token -> its id (the first, if repeated)
@@ -54,12 +61,7 @@ class Tokenizer:
                 self._bytes.append(text.encode("utf-8"))
                 self.special_tokens.setdefault(text, i)
                 continue
-            raw = text.translate(decode_map)  # byte-to-unicode characters -> chr(byte)
-            try:
-                data = raw.encode("latin-1")
-            except UnicodeEncodeError:
-                raise TokenizerError(f"{source}: tokenizer.ggml.tokens[{i}] {text[:40]!r} is not in GPT-2's "
-                                     "byte-to-unicode form") from None
+            data = text.translate(decode_map).encode("latin-1")  # byte-to-unicode characters -> bytes
             self._bytes.append(data)
             self._ids.setdefault(data, i)
         self._texts, self._types, self._merge_lines = tokens, token_types, merges

@@ -150,3 +150,16 @@ def harmony_encoding():
     os.environ["TIKTOKEN_ENCODINGS_BASE"] = str(_encodings_dir())
     import openai_harmony  # noqa: PLC0415
     return openai_harmony.load_harmony_encoding(openai_harmony.HarmonyEncodingName.HARMONY_GPT_OSS)
+
+
+@cache
+def o200k_tokenizer():
+    """Our tokenizer on the real-vocabulary GGUF, loaded once a test session."""
+    from host.tokenizer import Tokenizer  # noqa: PLC0415
+    return Tokenizer.from_gguf(str(tokenizer_gguf()))
+
+
+def allowed_specials() -> set[str]:
+    """The special tokens of the GGUF vocabulary, for tiktoken's allowed_special (its own set also holds
+    <|reserved_200018|>, a second name for 200018 that the GGUF, like quicktok, spells <|endofprompt|>)."""
+    return set(special_tokens().values())
