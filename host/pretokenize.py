@@ -10,9 +10,10 @@ The case-insensitive contractions `(?i:'s|...)` are spelled as classes (`'[sSſ]
 folding, which is what the three engines' (?i) does) because JavaScript has no inline flags.
 
 Speed: `re` tests a character against a class of astral ranges one range at a time (0.4 MB/s on
-English). The pattern only asks which classes a character is in, so each non-ASCII character is first
-replaced by an ASCII or Latin-1 representative of its classes (`shadow`: same length, same matches),
-and the pattern runs with classes cut down to that alphabet; the pieces are cut from the original text.
+English; V8's RegExp is as slow on non-ASCII text). The pattern only asks which classes a character is
+in, so each non-ASCII character is first replaced by a representative of its classes (`shadow`: same
+length, same matches), and the pattern runs with classes cut down to those few characters; the
+pieces are cut from the original text. Both languages do this with the same representatives.
 """
 from __future__ import annotations
 
@@ -24,11 +25,15 @@ from .unicode_ranges import RANGES
 
 SUPPORTED = ("gpt-4o",)  # llama.cpp's name for the o200k pre-tokenizer
 CLASSES = ("letter", "number", "upper", "lower", "space")
-# (letter, number, upper, lower, space) -> a character in exactly those classes
-REPRESENTATIVES = {(1, 0, 1, 0, 0): "A", (1, 0, 0, 1, 0): "a", (1, 0, 1, 1, 0): "\u00aa", (0, 0, 1, 1, 0): "\u0300",
-                   (0, 1, 0, 0, 0): "0", (0, 0, 0, 0, 1): "\t", (0, 0, 0, 0, 0): "!"}
+# (letter, number, upper, lower, space) -> a character in exactly those classes, in the Basic Multilingual
+# Plane and beyond it (a character outside the BMP is two UTF-16 units: site/js/pretokenize.js keeps the
+# shadow's length in units equal to the text's). No White_Space character lies beyond the BMP.
+REPRESENTATIVES = {(1, 0, 1, 0, 0): ("A", "\U0001d400"), (1, 0, 0, 1, 0): ("a", "\U0001d41a"),
+                   (1, 0, 1, 1, 0): ("\u00aa", "\U00010000"), (0, 0, 1, 1, 0): ("\u0300", "\U000101fd"),
+                   (0, 1, 0, 0, 0): ("0", "\U0001d7ce"), (0, 0, 0, 0, 1): ("\t", None), (0, 0, 0, 0, 0): ("!", "\U0001f600")}
 LITERALS = {"\u017f": "s"}  # ſ is named by the contractions' [sSſ]: it stands for itself there
-SHADOW_ALPHABET = [(0, 0x7F), (0xAA, 0xAA), (0x300, 0x300)]
+SHADOW_ALPHABET = sorted([(0, 0x7F)] + [(ord(c), ord(c)) for pair in REPRESENTATIVES.values() for c in pair
+                                        if c and ord(c) > 0x7F])
 
 
 def parse_ranges(text: str) -> list[tuple[int, int]]:
@@ -91,13 +96,17 @@ class _Shadow:
         for name in CLASSES:
             ranges = parse_ranges(RANGES[name])
             self._tables.append(([a for a, _ in ranges], [b for _, b in ranges]))
+        for key, pair in REPRESENTATIVES.items():  # the table and the representatives agree
+            assert all(self.classes(ord(c)) == key for c in pair if c), (key, pair)
+
+    def classes(self, cp: int) -> tuple[int, ...]:
+        return tuple(int(bool(i := bisect.bisect_right(starts, cp)) and cp <= ends[i - 1])
+                     for starts, ends in self._tables)
 
     def representative(self, cp: int) -> str:
         if chr(cp) in LITERALS:
             return LITERALS[chr(cp)]
-        key = tuple(int(bool(i := bisect.bisect_right(starts, cp)) and cp <= ends[i - 1])
-                    for starts, ends in self._tables)
-        return REPRESENTATIVES[key]
+        return REPRESENTATIVES[self.classes(cp)][cp > 0xFFFF]
 
     def __call__(self, text: str) -> str:
         for char in set(text).difference(self._seen):

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 
 import { readGguf } from "../../site/js/gguf.js";
+import { o200kPattern, pretokenizer } from "../../site/js/pretokenize.js";
 import { Tokenizer } from "../../site/js/tokenizer.js";
 
 const dir = process.env.TEXT_VECTORS;
@@ -27,6 +28,14 @@ test("the corpus gives tiktoken's ids and decodes back", () => {
   assert.ok(vectors.length >= 5000);
   assert.equal(firstMismatch(vectors, (s) => tok.encode(s)), null);
   for (const [text, ids] of vectors) assert.equal(tok.decode(ids), text);
+});
+
+test("the shadow split is the full pattern's split", () => {
+  const split = pretokenizer("gpt-4o");
+  const full = o200kPattern();
+  for (const [text] of load("corpus.json").filter((_, i) => i % 3 === 0)) {
+    assert.deepEqual(split(text), text.match(full) ?? [], JSON.stringify(text));
+  }
 });
 
 test("streaming decode emits only whole characters", () => {
