@@ -81,8 +81,8 @@ class Tokenizer:
         pre = _require(metadata, "tokenizer.ggml.pre", str, source)
         types = metadata.get("tokenizer.ggml.token_type", [NORMAL] * len(tokens))
         if not isinstance(types, list) or len(types) != len(tokens):
-            raise TokenizerError(f"{source}: tokenizer.ggml.token_type has {len(types) if isinstance(types, list) else 'no'}"
-                                 f" entries for {len(tokens)} tokens")
+            count = len(types) if isinstance(types, list) else "no"
+            raise TokenizerError(f"{source}: tokenizer.ggml.token_type has {count} entries for {len(tokens)} tokens")
         return cls(tokens, types, merges, pre, source)
 
     @classmethod

@@ -40,7 +40,8 @@ class Reader {
     if (value === null) return null;
     const ok = kind === "list" ? Array.isArray(value)
       : kind === "object" ? typeof value === "object" && !Array.isArray(value) : typeof value === kind;
-    if (!ok) throw this.fail(`${where}.${key}`, `expected ${kind === "string" ? "str" : kind === "boolean" ? "bool" : kind === "list" ? "list" : "dict"}, got ${kindOf(value)}`);
+    const python = { string: "str", boolean: "bool", list: "list", object: "dict" }[kind]; // host/conversation.py's words
+    if (!ok) throw this.fail(`${where}.${key}`, `expected ${python}, got ${kindOf(value)}`);
     return value;
   }
 
@@ -150,6 +151,8 @@ export function conversationFromJson(text, source = "conversation") {
 export function messageToObject(message) {
   const out = { role: message.role, name: message.name ?? null,
     content: message.content.map((c) => ({ type: "text", text: c.text })) };
-  for (const key of ["channel", "recipient", "content_type"]) if (message[key] !== null && message[key] !== undefined) out[key] = message[key];
+  for (const key of ["channel", "recipient", "content_type"]) {
+    if (message[key] !== null && message[key] !== undefined) out[key] = message[key];
+  }
   return out;
 }

@@ -53,7 +53,8 @@ export class Harmony {
     this.tokenizer = tokenizer;
     const missing = Object.values(FORMATTING).filter((t) => !tokenizer.specialTokens.has(t));
     if (missing.length) {
-      throw new PywgslError(`${tokenizer.source}: the vocabulary has no special token '${missing[0]}': it cannot speak Harmony`);
+      throw new PywgslError(`${tokenizer.source}: the vocabulary has no special token '${missing[0]}': ` +
+        "it cannot speak Harmony");
     }
     this.ids = Object.fromEntries(Object.entries(FORMATTING).map(([name, text]) => [name, tokenizer.specialId(text)]));
     // Generation stops when the assistant is done (<|return|>) or calls a tool (<|call|>).

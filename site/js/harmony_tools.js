@@ -11,7 +11,8 @@ export function textLines(text) {
 
 /** serde_json's compact Display of a JSON value. */
 const display = (value) => JSON.stringify(value);
-const get = (schema, key) => (schema !== null && typeof schema === "object" && !Array.isArray(schema) ? schema[key] : undefined);
+const isObject = (value) => value !== null && typeof value === "object" && !Array.isArray(value);
+const get = (schema, key) => (isObject(schema) ? schema[key] : undefined);
 const has = (schema, key) => get(schema, key) !== undefined;
 const isEnum = (schema) => Array.isArray(get(schema, "enum")) && get(schema, "enum").length > 0;
 
@@ -61,7 +62,7 @@ function objectText(schema, indent) {
   let out = typeof get(schema, "description") === "string" ? `${indent}// ${schema.description}\n` : "";
   out += "{\n";
   const properties = get(schema, "properties");
-  if (properties !== null && typeof properties === "object" && !Array.isArray(properties)) {
+  if (isObject(properties)) {
     const listed = get(schema, "required");
     const required = new Set(Array.isArray(listed) ? listed.filter((r) => typeof r === "string") : []);
     for (const [key, value] of Object.entries(properties)) {

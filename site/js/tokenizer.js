@@ -221,7 +221,9 @@ export class Tokenizer {
     if (whole !== undefined) return [whole]; // a whole piece that is a token is that token, as in tiktoken
     const ids = Array.from(bytes, (b) => {
       const id = this.byteIds[b];
-      if (id < 0) throw new PywgslError(`${this.source}: the vocabulary has no token for byte 0x${b.toString(16).padStart(2, "0")}`);
+      if (id < 0) {
+        throw new PywgslError(`${this.source}: the vocabulary has no token for byte 0x${b.toString(16).padStart(2, "0")}`);
+      }
       return id;
     });
     if (ids.length >= LONG_PIECE) return this.bpeHeap(ids);
@@ -349,7 +351,9 @@ export class Tokenizer {
   /** The id of a control or user-defined token, found by its text. */
   specialId(text) {
     const id = this.specialTokens.get(text);
-    if (id === undefined) throw new PywgslError(`${this.source}: the vocabulary has no special token ${JSON.stringify(text)}`);
+    if (id === undefined) {
+      throw new PywgslError(`${this.source}: the vocabulary has no special token ${JSON.stringify(text)}`);
+    }
     return id;
   }
 }
