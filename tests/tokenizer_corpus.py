@@ -30,7 +30,7 @@ SCRIPTS = {
               "emoji😀inside", "🙂🙂🙂🙂", "⚙️ settings", "☕️"),
     "marks": ("e\u0301", "a\u0308\u0304", "\u0301start", "Z\u0351\u0364\u0305a\u0337\u0317l\u0334\u0327g\u0316o",
               "n\u0303o\u0303", "\u20dd\u20de", "ga\u0301\u0301\u0301", "\u093f\u0915", "x\u200dy", "a\u200cb"),
-    "recent": ("\U00031350\U00031351 's", "a\U00011f04b", "\U0002ebf0\U0002ebf1", "\U00010d50\U00010d51x",
+    "recent": ("\U00031350's", "\U00010d50's", "\U00031350\U00031351 's", "a\U00011f04b", "\U0002ebf0\U0002ebf1", "\U00010d50\U00010d51x",
                "\U00016100's", "\U00010940's", "\U0001e290\U0001e291"),
     "controls": ("\x00\x01\x02", "a\x1cb\x1dc\x1ed\x1ff", "\ufeffBOM", "tab\x0bvt\x0cff", "nel\x85line",
                  "nbsp\xa0space", "line\u2028sep\u2029para", "\u3000ideographic", "zero\u200bwidth",
