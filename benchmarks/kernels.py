@@ -79,8 +79,8 @@ def timed(case: Case, kern: Kernel | None = None) -> dict:
     def seconds(repeat: int) -> float:
         encoded = encode_pass(preps, repeat)
         t0 = time.perf_counter()
-        preps[0].submit(encoded)
-        preps[0].wait()
+        preps[0].device.submit(encoded)
+        preps[0].device.wait()
         return time.perf_counter() - t0
 
     repeat, spent = 8, 0.0
@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < (0.1 if args.quick else WARMUP_SECONDS):
         warm.run(20)
-        warm.wait()
+        warm.device.wait()
     stream = best_stream(rng, big)
     same_size: dict[int, dict] = {}
     results = []

@@ -1,9 +1,11 @@
 """@kernel: a compute entry point. Parameters become bindings (storage arrays, struct uniforms, one
 uniform packing every scalar) or WGSL overrides (Const); the body goes through the front end; the
-result knows its WGSL, bindings, features and limits, and launches on wgpu-py."""
+result knows its WGSL, bindings, features and limits, describes itself as data (manifest) and
+launches on the current executor (dsl/executor.py)."""
 from __future__ import annotations
 
 import ast
+import hashlib
 import inspect
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
@@ -12,7 +14,9 @@ from typeguard import typechecked
 
 from .calls import U32_INVOCATION_VALUES
 from .errors import CompileError, Source
+from .executor import current_executor
 from .frontend import Builder, Symbol, Unit, names_in
+from .layout import uniform_layout
 from .module import assemble
 from .source import NOT_EVALUATED, evaluate_annotation, parse, python_scope
 from .types import (ArrayType, Atomic, ConstType, Scalar, StructType, Type, Vector, is_host_shareable, stride_of)
@@ -191,12 +195,40 @@ class Kernel:
 
     @typechecked
     def launch(self, grid: int | tuple | list, **args: Any) -> dict:
-        """Run on the default wgpu-py adapter. Arrays go by parameter name, structs as tuple/dict,
-        scalars as numbers, Const values as overrides. Returns every RW array as numpy, by name."""
-        from host.native import launch  # noqa: PLC0415 - the DSL compiles without wgpu loaded
+        """Run on the current executor (dsl/executor.py: wgpu-py's default adapter unless another is
+        injected). Arrays go by parameter name, structs as tuple/dict, scalars as numbers, Const values
+        as overrides. Returns every RW array as numpy, by name."""
         consts = {k: args.pop(k) for k in [p.name for p in self._c.params if p.role == "const"] if k in args}
         kernel = self.specialize(**consts) if consts else self
-        return launch(kernel, grid, args)
+        return current_executor().launch(kernel, grid, args)
+
+    # -- as data, for hosts that run WGSL themselves --------------------------------------------------
+    @property
+    def scalars_binding(self) -> str | None:
+        """The name of the uniform binding that packs the scalar parameters (None: there are none)."""
+        layout = self._c.scalars
+        return None if layout is None else next(b.name for b in self._c.bindings if b.element == layout.wgsl)
+
+    def uniform_layouts(self) -> dict[str, dict]:
+        """Uniform binding name -> its layout (dsl/layout.py uniform_layout): struct parameters and
+        the scalars binding."""
+        layouts = {p.name: uniform_layout(p.type) for p in self._c.params if p.role == "uniform"}
+        if self._c.scalars is not None:
+            layouts[self.scalars_binding] = uniform_layout(self._c.scalars)
+        return layouts
+
+    def manifest(self) -> dict:
+        """This variant as plain data (JSON): its WGSL for naga and Tint with content hashes, entry
+        point, workgroup size, features, bindings, uniform layouts and Const values. The browser's
+        executor and the program's kernel table carry exactly this."""
+        texts = {target: self.wgsl_for(target) for target in ("naga", "tint")}
+        return {
+            "kernel": self.name, "variant": self.variant_name, "features": sorted(self.features),
+            "entry_point": self.entry_point, "workgroup_size": list(self.workgroup_size), "wgsl": texts,
+            "hash": {t: hashlib.sha256(text.encode()).hexdigest() for t, text in texts.items()},
+            "bindings": [b._asdict() for b in self.bindings], "uniforms": self.uniform_layouts(),
+            "constants": {k: (v.item() if hasattr(v, "item") else v) for k, v in self.constants.items()},
+        }
 
     def __repr__(self) -> str:
         return (f"<dsl kernel {self.name} variant={self.variant_name} workgroup_size={self.workgroup_size} "

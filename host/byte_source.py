@@ -3,8 +3,10 @@ model goes through `read(offset, length)`, so nothing ever needs the whole file 
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import re
+import stat
 from abc import ABC, abstractmethod
 
 from typeguard import typechecked
@@ -44,7 +46,11 @@ class FileSource(ByteSource):
             self._fd = os.open(path, os.O_RDONLY)
         except OSError as exc:
             raise SourceError(f"{path}: {exc.strerror}") from None
-        self.size = os.fstat(self._fd).st_size
+        status = os.fstat(self._fd)
+        if stat.S_ISDIR(status.st_mode):  # Linux opens a folder for reading; only its reads fail
+            os.close(self._fd)
+            raise SourceError(f"{path}: {os.strerror(errno.EISDIR)}")
+        self.size = status.st_size
 
     def read(self, offset: int, length: int) -> bytes:
         self._check_range(offset, length)

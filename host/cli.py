@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import socket
 import sys
 from pathlib import Path
 
@@ -60,7 +63,17 @@ def _label(entry, variant) -> str:
 
 def _metadata_summary(value):
     if isinstance(value, list) and len(value) > 16:
-        return {"array_length": len(value), "first": value[:8]}
+        return {"array_length": len(value), "first": _json_number(value[:8])}
+    return _json_number(value)
+
+
+def _json_number(value):
+    """A metadata value with its non-finite floats, which JSON cannot write, as the strings "NaN",
+    "Infinity" and "-Infinity"."""
+    if isinstance(value, list):
+        return [_json_number(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
     return value
 
 
@@ -73,7 +86,7 @@ def cmd_gguf_dump(args) -> int:
             "tensor_count": len(g.tensors), "kv_count": len(g.metadata), "alignment": g.alignment,
             "metadata": {k: _metadata_summary(v) for k, v in g.metadata.items()},
             "tensors": [{"name": t.name, "type": t.type_name, "type_id": t.type_id, "dims": list(t.dims),
-                         "offset": t.offset, "nbytes": t.nbytes} for t in tensors]}, indent=1))
+                         "offset": t.offset, "nbytes": t.nbytes} for t in tensors]}, indent=1, allow_nan=False))
         return 0
     print(f"version: {g.version}")
     print(f"tensor_data_offset: {g.tensor_data_offset}")
@@ -142,7 +155,12 @@ def cmd_serve(args) -> int:
             from .site_builder import build_site  # noqa: PLC0415
             print(f"building the site into {site}/ first", flush=True)
             build_site(site)
-    serve(models, site, args.host, args.port)
+    try:
+        serve(models, site, args.host, args.port)
+    except OSError as exc:  # the bind: a port in use, one below 1024 without the right, a host not of this machine
+        where = f"[{args.host}]:{args.port}" if ":" in args.host else f"{args.host}:{args.port}"
+        reason = exc.strerror if isinstance(exc, socket.gaierror) or not exc.errno else os.strerror(exc.errno)
+        raise ServerError(f"cannot listen on {where}: {reason[:1].lower()}{reason[1:]}") from None
     return 0
 
 
@@ -159,9 +177,31 @@ def _positive(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port, 1 to 65535, got {value}")
+    return value
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the CLI's one-line errors: `error: pywgsl serve: argument --port: ...`, exit 2
+    (argparse's own prints the usage first; `--help` still shows it)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pywgsl", description="GPU kernels written in Python, compiled to WGSL.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = Parser(prog="pywgsl", description="GPU kernels written in Python, compiled to WGSL.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
     p = sub.add_parser("kernels", help="list the kernel library; --check runs each against its numpy reference",
                        description="List the kernel library; with --check, run every kernel on the default "
@@ -181,8 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Print the version, tensor_data_offset, tensor_count, kv_count and the "
                                     "tensor table of SRC (a path or a URL).")
     d.add_argument("src", metavar="SRC")
-    d.add_argument("--limit", type=int, help="show at most N tensors")
-    d.add_argument("--json", action="store_true", help="print JSON (metadata included) instead of a table")
+    d.add_argument("--limit", type=_non_negative, metavar="N", help="show at most N tensors (N >= 0)")
+    d.add_argument("--json", action="store_true",
+                   help='print JSON (metadata included) instead of a table; JSON has no NaN or infinity, so '
+                        'such float metadata is written as the strings "NaN", "Infinity" and "-Infinity"')
     d.set_defaults(run=cmd_gguf_dump)
     r = gsub.add_parser("range", help="read a tensor's byte range R times and compare sha256 (gate B)",
                         description="Range-read --len bytes of a tensor, at --offset inside it, --repeat times; "
@@ -222,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "and the static site (dist/, built first when missing), with HTTP Range and CORS.")
     p.add_argument("models", nargs="*", metavar="MODEL.gguf")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--port", type=_port, default=8080, help="TCP port, 1 to 65535 (default 8080)")
     p.add_argument("--site", metavar="DIR", help="static site folder to serve at / (default: dist, built if missing)")
     p.set_defaults(run=cmd_serve)
 

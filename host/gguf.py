@@ -39,6 +39,7 @@ VALUE_TYPES: dict[int, tuple[str | None, str]] = {
 MAX_DIMS = 4
 MAX_NAME = 64  # GGML_MAX_NAME, terminator included: names are shorter
 DEFAULT_ALIGNMENT = 32
+_LENGTH = struct.Struct("<Q")  # the length before every string
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,27 @@ class _Reader:
         except UnicodeDecodeError:
             raise GGUFError(f"{what} is not valid UTF-8", start, self.src.name) from None
 
+    def strings(self, count: int, what: str) -> list[str]:
+        """An array's `count` strings (a vocabulary is 650k): those wholly inside the prefix read so far
+        are decoded in one tight loop, and string() reads the prefix further or words the error of a bad one."""
+        values: list[str] = []
+        append, length_at = values.append, _LENGTH.unpack_from
+        while len(values) < count:
+            buf, pos, prefix = self.buf, self.pos, len(self.buf)
+            try:
+                while len(values) < count and pos + 8 <= prefix:
+                    end = pos + 8 + length_at(buf, pos)[0]
+                    if end > prefix:
+                        break
+                    append(buf[pos + 8:end].decode("utf-8"))
+                    pos = end
+            except UnicodeDecodeError:
+                pass  # string() below reports it, at its offset
+            self.pos = pos
+            if len(values) < count:
+                append(self.string(f"{what}[{len(values)}]"))
+        return values
+
     def error(self, message: str, offset: int | None = None) -> GGUFError:
         return GGUFError(message, self.pos if offset is None else offset, self.src.name)
 
@@ -155,7 +177,7 @@ def _value(r: _Reader, vtype: int, what: str, depth: int = 0):
         values = list(struct.unpack_from(f"<{count}{efmt[1]}", r.buf, r.pos))
         r.pos += count * min_size
         return values
-    return [r.string(f"{what}[{i}]") for i in range(count)]
+    return r.strings(count, what)
 
 
 @typechecked

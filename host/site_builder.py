@@ -12,39 +12,14 @@ from pathlib import Path
 import numpy as np
 from typeguard import typechecked
 
-from dsl import Kernel
-from dsl.types import ArrayType, Atomic, StructType, Vector, numpy_dtype, stride_of, struct_offsets
+from dsl.layout import pack_array, storage_element
+from dsl.types import ArrayType, StructType, Vector, numpy_dtype, stride_of
 
 from .demo_model import write_demo_model
-from .native import pack_array
 
 SITE_SOURCES = Path(__file__).resolve().parent.parent / "site"
 DTYPE_NAMES = {"float32": "f32", "uint32": "u32", "int32": "i32", "float16": "f16", "int8": "i8"}
 DTYPE_WIDTHS = {"f16": 2, "i8": 1}  # bytes; the others 4
-
-
-def uniform_layout(t: StructType) -> dict:
-    fields = []
-    for (name, ft), (_, offset) in zip(t.fields, struct_offsets(t)):
-        if isinstance(ft, StructType):
-            raise ValueError(f"uniform {t.name}: nested struct field '{name}' has no browser layout yet")
-        fields.append({"name": name, "type": ft.wgsl, "offset": offset})
-    return {"size": int(numpy_dtype(t).itemsize), "fields": fields}
-
-
-def variant_manifest(kernel: Kernel) -> dict:
-    texts = {target: kernel.wgsl_for(target) for target in ("naga", "tint")}
-    uniforms = {p.name: uniform_layout(p.type) for p in kernel.params if p.role == "uniform"}
-    if kernel.scalar_layout is not None:
-        scalar_binding = next(b.name for b in kernel.bindings if b.element == kernel.scalar_layout.wgsl)
-        uniforms[scalar_binding] = uniform_layout(kernel.scalar_layout)
-    return {
-        "kernel": kernel.name, "variant": kernel.variant_name, "features": sorted(kernel.features),
-        "entry_point": kernel.entry_point, "workgroup_size": list(kernel.workgroup_size), "wgsl": texts,
-        "hash": {t: hashlib.sha256(text.encode()).hexdigest() for t, text in texts.items()},
-        "bindings": [b._asdict() for b in kernel.bindings], "uniforms": uniforms,
-        "constants": {k: _jsonable(v) for k, v in kernel.constants.items()},  # a host sizes grids by them (ROWS)
-    }
 
 
 def _struct_values(t: StructType, value) -> dict:
@@ -69,7 +44,7 @@ def parity_vector(entry, blob: bytearray) -> dict:
     scalars = {}
     for p in kernel.params:
         if p.role == "storage":
-            data, _ = pack_array(kernel, p.name, p.type, args[p.name])
+            data, _ = pack_array(kernel.name, p.name, p.type, args[p.name])
             spec["storage"][p.name] = {"offset": len(blob), "bytes": len(data)}
             blob += data
         elif p.role == "uniform":
@@ -77,13 +52,13 @@ def parity_vector(entry, blob: bytearray) -> dict:
         elif p.role == "scalar":
             scalars[p.name] = _jsonable(args[p.name])
     if scalars:
-        spec["uniforms"][next(b.name for b in kernel.bindings if b.element == kernel.scalar_layout.wgsl)] = scalars
+        spec["uniforms"][kernel.scalars_binding] = scalars
     want = entry.reference(**args)
     for p in kernel.params:
         if p.name not in want:
             continue
         t: ArrayType = p.type
-        elem = t.elem.elem if isinstance(t.elem, Atomic) else t.elem
+        elem = storage_element(t)
         base = numpy_dtype(elem).base if isinstance(elem, Vector) else numpy_dtype(elem)
         dtype = DTYPE_NAMES[np.dtype(entry.decode[p.name]).name if entry.decode and p.name in entry.decode else base.name]
         width = DTYPE_WIDTHS.get(dtype, 4)
@@ -113,7 +88,7 @@ def build_site(out: str | Path = "dist") -> Path:
         (vectors / f"{name}.bin").write_bytes(bytes(blob))
         (vectors / f"{name}.json").write_text(json.dumps(spec, indent=1, sort_keys=True) + "\n")
         manifest["kernels"].append({"name": name, "parity": f"vectors/{name}.json",
-                                    "variants": [variant_manifest(v) for v in entry.kernel.variants]})
+                                    "variants": [v.manifest() for v in entry.kernel.variants]})
     (out / "kernels" / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     write_demo_model(out / "models" / "demo.gguf")
     return out

@@ -6,6 +6,8 @@ from typing import Iterator
 
 import numpy as np
 
+from dsl.executor import current_executor
+
 MAX_GRID = 65535
 
 
@@ -31,8 +33,7 @@ def grid_for(n_groups: int) -> tuple[int, int]:
 
 
 def device_binding_limit() -> int:
-    from host.native import default_device  # noqa: PLC0415
-    return default_device().limits["max-storage-buffer-binding-size"]
+    return current_executor().limits["max-storage-buffer-binding-size"]
 
 
 def arithmetic(kernel, f16: bool | None):
@@ -40,8 +41,7 @@ def arithmetic(kernel, f16: bool | None):
     features the adapter offers; None: the adapter's best variant."""
     if f16 is None:
         return kernel
-    from host.native import default_device  # noqa: PLC0415
-    have = default_device().features
+    have = current_executor().features
     chosen = kernel.variant_for(have if f16 else have - {"shader-f16"})
     if ("shader-f16" in chosen.features) != f16:
         raise ValueError(f"{kernel.name} has no f16 variant this adapter can run")

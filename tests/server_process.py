@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -20,17 +21,21 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(*args: str, env: dict | None = None, cwd: Path = ROOT):
+def running_server(*args: str, env: dict | None = None, cwd: Path = ROOT, log: Path | None = None):
+    """Yields (base URL, process). The server's stdout and stderr go to `log` (a temporary file when
+    None), never to a pipe that nobody reads, which would stall a server that logs a lot."""
     port = free_port()
     cmd = [sys.executable, "-m", "host.cli", "serve", *args, "--port", str(port)]
+    output = open(log, "w+") if log is not None else tempfile.TemporaryFile("w+")
     proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=output, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"pywgsl serve exited: {proc.stdout.read()}")
+                output.seek(0)
+                raise RuntimeError(f"pywgsl serve exited: {output.read()}")
             try:
                 urllib.request.urlopen(base + "/models/", timeout=2).read()
                 break
@@ -45,3 +50,4 @@ def running_server(*args: str, env: dict | None = None, cwd: Path = ROOT):
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        output.close()

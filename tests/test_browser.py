@@ -52,6 +52,29 @@ def results(driver, url, shot, timeout=180):
     raise AssertionError(f"{url} did not finish within {timeout} s")
 
 
+# Words of the page's text that the layout broke across two lines (text in <code>, hashes and URLs,
+# may break anywhere): a word is a run of characters without a plain space, so "1.6\u00a0ms" is one.
+BROKEN_WORDS = """
+const broken = [];
+for (const box of document.querySelectorAll(arguments[0])) {
+  const walker = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (node.parentElement.closest("code")) continue;
+    for (const match of node.data.matchAll(/[^ \\n\\t]+/g)) {
+      const range = document.createRange();
+      range.setStart(node, match.index);
+      range.setEnd(node, match.index + match[0].length);
+      if (new Set(Array.from(range.getClientRects(), (r) => Math.round(r.top))).size > 1) broken.push(match[0]);
+    }
+  }
+}
+return broken;"""
+
+
+def progress_is_full(driver) -> bool:
+    return driver.execute_script("const p = document.getElementById('progress'); return p.position === 1")
+
+
 def test_kernel_lab_passes_every_kernel(site, browser):
     r = results(browser, site["base"] + "/", "lab")
     assert "error" not in r, r.get("error")
@@ -82,6 +105,53 @@ def test_gptoss_gates_on_the_demo_model(site, browser):
     t = r["telemetry"]
     assert t["bytes_loaded"] > 2 * n * (k // 32) * 34 and t["kernels_dispatched"] == 2  # repack, product
     assert int(browser.execute_script("return document.getElementById('progress').value")) == t["bytes_loaded"]
+    assert progress_is_full(browser)
+    assert browser.execute_script(BROKEN_WORDS, ".gate") == [], "a gate's text broke inside a word"
+
+
+def gate_statuses(driver) -> list[tuple[str, str, str]]:
+    """Each gate's status text, class and colour on the page."""
+    return [tuple(driver.execute_script(
+        "const s = document.querySelector(arguments[0]); return [s.textContent, s.className, getComputedStyle(s).color]",
+        f"#gate-{g} .status")) for g in "ABCD"]
+
+
+RUNNING_COLOUR = """const probe = document.body.appendChild(document.createElement("span"));
+probe.className = "running"; const colour = getComputedStyle(probe).color; probe.remove(); return colour;"""
+
+
+@pytest.mark.parametrize("query,message", [pytest.param(*case, id=case[0]) for case in [
+    ("n=abc", "query parameter n must be a positive whole number, got 'abc'"),
+    ("k=abc", "query parameter k must be a positive multiple of 32, got 'abc'"),
+    ("n=1.5", "query parameter n must be a positive whole number, got '1.5'"),
+    ("tolerance=abc", "query parameter tolerance must be a finite number, 0 or more (like 0.01 or 1e-3), got 'abc'"),
+    ("k=-32", "query parameter k must be a positive multiple of 32, got '-32'"),
+    ("n=0", "query parameter n must be a positive whole number, got '0'"),
+    ("gguf=" + quote("http://[x", safe=""), "query parameter gguf must be a URL (absolute, or relative to this page), "
+                                             "got 'http://[x'"),
+    ("nn=5", "unknown query parameter 'nn' (this page reads gguf, tensor, k, n, tolerance)"),
+]])
+def test_gptoss_names_a_bad_query_parameter(site, browser, query, message):
+    r = results(browser, site["base"] + f"/gptoss/?{query}", "gptoss-query", timeout=60)
+    assert r["error"] == message and browser.find_element("id", "error").text == message
+    assert r["config"] is None and r["telemetry"] == {}  # nothing was read
+    assert [g["status"] for g in r["gates"].values()] == ["not run"] * 4
+    running, statuses = browser.execute_script(RUNNING_COLOUR), gate_statuses(browser)
+    assert [(text, cls) for text, cls, _ in statuses] == [("not run", "status not-run")] * 4
+    assert all(colour != running for *_, colour in statuses), (running, statuses)
+    assert not progress_is_full(browser)
+
+
+@pytest.mark.parametrize("query,message", [pytest.param(*case, id=case[0]) for case in [
+    ("k=992", "query parameter k must be at most {row}, the row length of 'output.weight', got 992"),
+    ("tensor=nope", "the file has no tensor 'nope'"),
+]])
+def test_gptoss_gate_a_failure_leaves_the_progress_bar_short(site, browser, query, message):
+    r = results(browser, site["base"] + f"/gptoss/?{query}", "gptoss-gate-a", timeout=60)
+    assert r["error"] == message.format(row=read_gguf(str(site["model"])).tensor("output.weight").dims[0])
+    assert [r["gates"][g]["status"] for g in "ABCD"] == ["FAIL", "not run", "not run", "not run"]
+    assert r["telemetry"]["bytes_loaded"] > 0  # the header was read
+    assert not progress_is_full(browser)
 
 
 @pytest.mark.parametrize("mode,message", [
@@ -95,6 +165,7 @@ def test_unsuitable_servers_get_a_friendly_error(site, browser, mode, message):
     assert message in r["error"]
     assert message in browser.find_element("id", "error").text
     assert r["gates"]["A"]["status"] == "FAIL"
+    assert not progress_is_full(browser)
 
 
 @pytest.mark.parametrize("path,message", [

@@ -1,7 +1,8 @@
 """The seed's commands as a user runs them, on a path and on a URL: gguf dump (gate A), gguf range
-(gate B), gate (gates C and D), demo-model; and one clear line with exit 2 for bad input."""
+(gate B), gate (gates C and D), demo-model, serve; and one clear line with exit 2 for bad input."""
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -9,15 +10,16 @@ from pathlib import Path
 import pytest
 from gguf import GGUFReader
 
+from gguf_files import non_finite_floats
 from server_process import running_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def pywgsl(*args, cwd=ROOT):
+def pywgsl(*args, cwd=ROOT, timeout=300):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "host.cli", *map(str, args)], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=300)
+                          env=env, cwd=cwd, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +127,53 @@ def test_bad_input_is_one_line_and_exit_2(demo, args, message):
     out = pywgsl(*args)
     assert out.returncode == 2, out.stdout + out.stderr
     assert out.stderr.count("\n") == 1 and message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_dump_of_a_folder_is_one_line_and_exit_2(tmp_path):
+    out = pywgsl("gguf", "dump", tmp_path)
+    assert out.returncode == 2 and out.stderr == f"error: {tmp_path}: Is a directory\n" and not out.stdout
+
+
+def test_dump_limit_shows_the_first_n_tensors_and_refuses_a_negative_one(demo):
+    names = [t.name for t in GGUFReader(demo).tensors]
+    for limit in (0, len(names)):  # -1 used to drop the last tensor
+        out = pywgsl("gguf", "dump", demo, "--limit", limit)
+        assert out.returncode == 0, out.stderr
+        assert [line.split()[0] for line in out.stdout.splitlines()[6:]] == names[:limit]
+    out = pywgsl("gguf", "dump", demo, "--limit", "-1")
+    assert out.returncode == 2 and not out.stdout and "Traceback" not in out.stderr
+    assert out.stderr == "error: pywgsl gguf dump: argument --limit: must be 0 or more, got -1\n"  # one line
+
+
+def test_dump_json_is_strict_json_with_non_finite_floats_as_strings(tmp_path):
+    def refuse(constant):
+        raise AssertionError(f"{constant} is not JSON")
+
+    out = pywgsl("gguf", "dump", non_finite_floats(tmp_path / "non-finite.gguf"), "--json")
+    assert out.returncode == 0, out.stderr
+    metadata = json.loads(out.stdout, parse_constant=refuse)["metadata"]  # the values gguf-py wrote
+    assert [metadata[k] for k in ("t.nan", "t.inf", "t.minus_inf", "t.finite")] == ["NaN", "Infinity", "-Infinity", 0.25]
+    assert metadata["t.floats"] == ["NaN", "Infinity", "-Infinity", 1.5]
+    assert metadata["t.many_floats"] == {"array_length": 20, "first": ["Infinity"] * 8}
+    usage = " ".join(pywgsl("gguf", "dump", "--help").stdout.split())
+    assert 'such float metadata is written as the strings "NaN", "Infinity" and "-Infinity"' in usage
+
+
+def test_serve_on_a_port_in_use_is_one_line_and_exit_2(demo, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = pywgsl("serve", demo, "--site", tmp_path, "--port", port, timeout=60)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert out.stderr == f"error: cannot listen on 127.0.0.1:{port}: address already in use\n"
+
+
+@pytest.mark.parametrize("port", ["99999", "0"])
+def test_serve_refuses_a_port_out_of_range(demo, tmp_path, port):
+    out = pywgsl("serve", demo, "--site", tmp_path, "--port", port, timeout=60)
+    assert out.returncode == 2 and not out.stdout and "Traceback" not in out.stderr
+    assert out.stderr == f"error: pywgsl serve: argument --port: must be a TCP port, 1 to 65535, got {port}\n"
 
 
 def test_truncated_file_names_the_offset(demo, tmp_path):

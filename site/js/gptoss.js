@@ -2,28 +2,38 @@
 // progress from real byte counts; window.pywgslResults holds the same as JSON.
 import { Executor } from "./executor.js";
 import { readGguf } from "./gguf.js";
+import { nonEmpty, nonNegativeNumber, positiveMultipleOf, positiveWhole, readParams, url } from "./params.js";
 import { gateX, q8_0Matvec } from "./q8_0.js";
 import { RangeSource, sha256Hex } from "./range.js";
 import { openDevice } from "./webgpu.js";
 
 const $ = (id) => document.getElementById(id);
-const params = new URLSearchParams(location.search);
-const config = {
-  gguf: params.get("gguf") || new URL("../models/demo.gguf", location.href).href,
-  tensor: params.get("tensor") || "output.weight",
-  k: Number(params.get("k") || 128),
-  n: Number(params.get("n") || 64),
-  tolerance: Number(params.get("tolerance") || 0.01),
+const QUERY = { // name: [kind, default]; the bounds that depend on the tensor are checked in gate A
+  gguf: [url(location.href), new URL("../models/demo.gguf", location.href).href],
+  tensor: [nonEmpty, "output.weight"],
+  k: [positiveMultipleOf(32), 128],
+  n: [positiveWhole, 64],
+  tolerance: [nonNegativeNumber, 0.01],
 };
-const results = { page: "gptoss", done: false, config, gates: {}, telemetry: {} };
+const results = { page: "gptoss", done: false, config: null, gates: {}, telemetry: {} };
 window.pywgslResults = results;
+const STATUS_CLASS = { PASS: "pass", FAIL: "fail", running: "running", "not run": "not-run" };
 
+/** Show a gate's status and detail; `detail` is text, or a list of text and elements (hashes in <code>). */
 function gate(name, status, detail = "", data = {}) {
   results.gates[name] = { status, ...data };
   const box = $(`gate-${name}`);
   box.querySelector(".status").textContent = status;
-  box.querySelector(".status").className = `status ${status === "PASS" ? "pass" : status === "FAIL" ? "fail" : "running"}`;
-  box.querySelector(".detail").textContent = data.ms === undefined ? detail : `${detail} — ${data.ms.toFixed(1)} ms`;
+  box.querySelector(".status").className = `status ${STATUS_CLASS[status]}`;
+  const parts = [detail].flat();
+  if (data.ms !== undefined) parts.push(` — ${data.ms.toFixed(1)}\u00a0ms`); // never "1.6 m|s"
+  box.querySelector(".detail").replaceChildren(...parts);
+}
+
+function code(text) {
+  const element = document.createElement("code");
+  element.textContent = text;
+  return element;
 }
 
 function telemetry(source, executor) {
@@ -39,12 +49,27 @@ function telemetry(source, executor) {
 }
 
 async function main() {
+  let config;
+  try {
+    config = readParams(location.search, QUERY);
+  } catch (error) {
+    showError(error);
+    results.done = true;
+    return;
+  }
+  results.config = config;
   $("model-url").textContent = config.gguf;
-  let planned = 1;
+  // The header's size is known only once it is read: the bar is indeterminate until gate A has the
+  // table, then counts towards the bytes gate B plans to read.
+  let planned = null;
+  const progress = $("progress");
+  progress.removeAttribute("value");
   const source = new RangeSource(config.gguf, {
     onBytes: (n) => {
-      $("progress").max = Math.max(planned, n);
-      $("progress").value = n;
+      if (planned !== null) {
+        progress.max = Math.max(planned, n);
+        progress.value = n;
+      }
       telemetry(source);
     },
   });
@@ -60,9 +85,9 @@ async function main() {
     if (!info) throw new Error(`the file has no tensor '${config.tensor}'`);
     if (info.type_name !== "Q8_0") throw new Error(`tensor '${config.tensor}' is ${info.type_name}, not Q8_0`);
     const { k, n } = config;
-    if (k <= 0 || k % 32 || k > info.dims[0]) throw new Error(`k must be a positive multiple of 32 up to ${info.dims[0]}`);
+    if (k > info.dims[0]) throw new Error(`query parameter k must be at most ${info.dims[0]}, the row length of '${config.tensor}', got ${k}`);
     const rows = info.nbytes / (info.dims[0] / 32 * 34);
-    if (n <= 0 || n > rows) throw new Error(`n must be between 1 and ${rows}`);
+    if (n > rows) throw new Error(`query parameter n must be at most ${rows}, the rows of '${config.tensor}', got ${n}`);
     gate("A", "PASS", `${gguf.tensors.length} tensors (${q8.length} Q8_0), GGUF v${gguf.version}, data at ${gguf.tensorDataOffset}`,
       { ms: performance.now() - t0, version: gguf.version, tensor_count: gguf.tensors.length, q8_0_tensors: q8.length,
         tensor_data_offset: gguf.tensorDataOffset, header_bytes: gguf.headerBytesRead });
@@ -73,10 +98,12 @@ async function main() {
     const rowBytes = info.dims[0] / 32 * 34;
     const sliceBytes = k / 32 * 34;
     planned = source.bytesRead + 2 * n * rowBytes;
+    progress.max = planned;
+    progress.value = source.bytesRead;
     const reads = [await source.read(info.offset, n * rowBytes), await source.read(info.offset, n * rowBytes)];
     const digests = await Promise.all(reads.map((r) => sha256Hex(r)));
     const equal = digests[0] === digests[1];
-    gate("B", equal ? "PASS" : "FAIL", `sha256 ${digests[0].slice(0, 16)}… ×2`,
+    gate("B", equal ? "PASS" : "FAIL", ["sha256 ", code(`${digests[0].slice(0, 16)}…`), " ×2"],
       { ms: performance.now() - t0, sha256: digests, equal, bytes: n * rowBytes });
     if (!equal) throw new Error("two reads of the same range differ");
     const slice = new Uint8Array(n * sliceBytes);
@@ -138,6 +165,9 @@ function showError(error) {
   for (const name of ["A", "B", "C", "D"]) {
     if (!results.gates[name] || results.gates[name].status === "running") gate(name, results.gates[name] ? "FAIL" : "not run");
   }
+  const progress = $("progress");
+  if (!progress.hasAttribute("value")) progress.value = 0; // failed before the plan: nothing of it is done
+  progress.classList.add("failed");
   $("error").hidden = false;
   $("error").textContent = results.error;
 }
