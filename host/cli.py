@@ -12,6 +12,7 @@ from pathlib import Path
 from .byte_source import SourceError, open_source
 from .gguf import GGUFError, read_gguf
 from .model_config import ConfigError
+from .text_commands import add_text_commands
 
 USER_ERRORS = (GGUFError, SourceError, ConfigError, ValueError)  # ServerError is a ValueError
 
@@ -266,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_port, default=8080, help="TCP port, 1 to 65535 (default 8080)")
     p.add_argument("--site", metavar="DIR", help="static site folder to serve at / (default: dist, built if missing)")
     p.set_defaults(run=cmd_serve)
+
+    add_text_commands(sub)
     return parser
 
 
