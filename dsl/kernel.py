@@ -228,6 +228,11 @@ class Kernel:
 
     # -- as data, for hosts that run WGSL themselves --------------------------------------------------
     @property
+    def python_source(self) -> str:
+        """The decorated function's source, as the DSL read it."""
+        return "\n".join(self._c.source.lines).rstrip() + "\n"
+
+    @property
     def scalars_binding(self) -> str | None:
         """The name of the uniform binding that packs the scalar parameters (None: there are none)."""
         layout = self._c.scalars

@@ -34,6 +34,8 @@ def cmd_adapter(args) -> int:
 def cmd_kernels(args) -> int:
     from kernels import library  # noqa: PLC0415
     entries = library()
+    if args.show:
+        return show_kernel(entries, args.show)
     if not args.check:
         rows = [(_label(e, v), "x".join(map(str, v.workgroup_size)), ",".join(sorted(v.features)) or "-",
                  str(len(v.bindings))) for e in entries.values() for v in e.kernel.variants]
@@ -55,6 +57,25 @@ def cmd_kernels(args) -> int:
     passed = sum(r[3] == "PASS" for r in rows)
     print(f"{passed} of {len(rows)} kernels match their numpy reference")
     return 1 if failed else 0
+
+
+def show_kernel(entries, name: str) -> int:
+    """A kernel's Python beside the WGSL it became (the variant without optional features)."""
+    entry = entries.get(name)
+    if entry is None:
+        raise ValueError(f"no kernel {name!r} in the library (pywgsl kernels lists them)")
+    kernel = entry.kernel.variants[0]
+    print(f"# {name}: Python (kernels/{_module_file(entry)})")
+    print(kernel.python_source)
+    print(f"// {name}: the WGSL it compiles to (variant {kernel.variant_name}, workgroup size "
+          f"{'x'.join(map(str, kernel.workgroup_size))})")
+    print(kernel.wgsl)
+    return 0
+
+
+def _module_file(entry) -> str:
+    import inspect  # noqa: PLC0415
+    return inspect.getsourcefile(entry.reference).rsplit("/", 1)[-1]
 
 
 def _label(entry, variant) -> str:
@@ -207,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="List the kernel library; with --check, run every kernel on the default "
                                    "adapter against its numpy reference and print a table.")
     p.add_argument("--check", action="store_true", help="run every kernel and compare with numpy (exit 1 on a mismatch)")
+    p.add_argument("--show", metavar="NAME", help="print kernel NAME's Python source and the WGSL it compiles to")
     p.set_defaults(run=cmd_kernels)
 
     p = sub.add_parser("adapter", help="show the default WebGPU adapter, its features and binding limit",

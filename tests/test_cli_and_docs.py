@@ -95,3 +95,15 @@ def test_quick_start_has_exactly_the_two_commands():
 @pytest.mark.parametrize("name", ["demo", "test"])
 def test_makefile_targets_exist(name):
     assert f"\n{name}:" in (ROOT / "Makefile").read_text()
+
+
+def test_kernels_show_prints_the_python_beside_its_wgsl():
+    out = pywgsl("kernels", "--show", "swiglu")
+    assert out.returncode == 0, out.stderr
+    python, _, wgsl = out.stdout.partition("// swiglu: the WGSL it compiles to")
+    assert "def swiglu(gate: Array[f32], up: Array[f32], out: RW[Array[f32]]):" in python
+    assert "@compute @workgroup_size(64)" in wgsl and "fn swiglu(" in wgsl
+    from kernels import library
+    assert library()["swiglu"].kernel.variants[0].wgsl in wgsl
+    bad = pywgsl("kernels", "--show", "nope")
+    assert bad.returncode == 2 and bad.stderr == "error: no kernel 'nope' in the library (pywgsl kernels lists them)\n"

@@ -9,7 +9,7 @@ from host.byte_source import FileSource
 from host.demo_model import write_demo_model
 from host.gguf import read_gguf, read_tensor_bytes
 from kernels import activations, attention, embed, matvec, moe, mxfp4, norm, packed, rope
-from kernels.formats import F16, F32, Q8_0
+from kernels.formats import BF16, F16, F32, Q8_0
 
 RNG = np.random.default_rng(11)
 
@@ -275,6 +275,31 @@ def test_embedding_rows_of_the_demo_model_and_every_format(device, tmp_path):
     w = RNG.standard_normal((9, 64)).astype(np.float32)
     np.testing.assert_array_equal(embed.run_embed(w.astype(np.float16).tobytes(), 7, 64, F16), w[7].astype(np.float16))
     np.testing.assert_array_equal(embed.run_embed(w.tobytes(), 8, 64, F32), w[8])
+
+
+def test_an_embedding_table_above_the_binding_limit_is_read_in_parts(device):
+    """gpt-oss-20b's token_embd (615 MB) is larger than WebGPU's default binding (128 MiB): the
+    table is bound in parts of whole rows. 45,000 Q8_0 rows of 2880 (137.7 MB) at the default
+    limit, and a small table at a forced limit of a few rows, with rows on every part's edges."""
+    row_values = RNG.standard_normal((1, 2880)).astype(np.float32)
+    row = np.frombuffer(gguf_quantize(row_values, Q.Q8_0), np.uint8)
+    big = np.tile(row, 45000)
+    want = gguf_dequantize(row.reshape(1, -1), Q.Q8_0)[0]
+    assert big.nbytes > device.max_binding
+    np.testing.assert_array_equal(embed.run_embed(big, 44999, 2880, Q8_0), want)
+    w = RNG.standard_normal((50, 96)).astype(np.float32)
+    raw = gguf_quantize(w, Q.Q8_0).reshape(-1)
+    table = gguf_dequantize(raw.reshape(50, -1), Q.Q8_0)
+    row_bytes = 96 // 32 * 34
+    limit = 7 * row_bytes + 4  # seven rows a part: parts start at 0, 7, 14, ...
+    assert embed.table_parts(50, row_bytes, limit)[:2] == [(0, 7), (7, 7)]
+    for token in (0, 6, 7, 13, 48, 49):
+        np.testing.assert_array_equal(embed.run_embed(raw, token, 96, Q8_0, max_binding=limit), table[token])
+    bf = (w.view(np.uint32) >> 16).astype(np.uint16)
+    want_bf = (bf.astype(np.uint32) << 16).view(np.float32)
+    np.testing.assert_array_equal(embed.run_embed(bf.tobytes(), 33, 96, BF16, max_binding=5 * 192 + 4), want_bf[33])
+    with pytest.raises(ValueError, match="token 50 is outside the table's 50 rows"):
+        embed.run_embed(raw, 50, 96, Q8_0)
 
 
 def test_argmax_over_the_vocabulary(device):
