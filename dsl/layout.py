@@ -136,3 +136,23 @@ def check_grid(kernel: str, grid, limit: int) -> tuple[int, int, int]:
     if any(x > limit for x in g):
         raise LaunchError(f"{kernel}: grid {g} exceeds {limit} workgroups per dimension")
     return tuple(int(x) for x in g) + (1,) * (3 - len(g))  # type: ignore[return-value]
+
+
+SCALAR_FORMATS = {"f32": "<f4", "u32": "<u4", "i32": "<i4", "f16": "<f2"}
+
+
+def pack_layout(layout: dict, values: dict) -> bytes:
+    """Uniform bytes from a layout (uniform_layout's data) and {field: value}: what a host that
+    has only a kernel's manifest does (site/js/executor.js packUniform is its twin)."""
+    data = bytearray(-(-layout["size"] // 16) * 16)
+    for f in layout["fields"]:
+        if f["name"] not in values:
+            raise LaunchError(f"uniform value '{f['name']}' is missing")
+        kind = f["type"]
+        scalar, n = (kind[5:-1], int(kind[3])) if kind.startswith("vec") else (kind, 1)
+        comps = np.asarray(values[f["name"]], SCALAR_FORMATS[scalar]).reshape(-1)
+        if comps.size != n:
+            raise LaunchError(f"uniform value '{f['name']}' is {kind}, got {values[f['name']]!r}")
+        raw = comps.tobytes()
+        data[f["offset"]:f["offset"] + len(raw)] = raw
+    return bytes(data)
