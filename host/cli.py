@@ -9,9 +9,11 @@ import socket
 import sys
 from pathlib import Path
 
+from .arguments import non_negative, port, positive
 from .byte_source import SourceError, open_source
 from .gguf import GGUFError, read_gguf
 from .model_config import ConfigError
+from .model_commands import add_model_commands
 from .text_commands import add_text_commands
 
 USER_ERRORS = (GGUFError, SourceError, ConfigError, ValueError)  # ServerError is a ValueError
@@ -191,27 +193,6 @@ def _table(header, rows) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a TCP port, 1 to 65535, got {value}")
-    return value
-
-
 class Parser(argparse.ArgumentParser):
     """argparse with the CLI's one-line errors: `error: pywgsl serve: argument --port: ...`, exit 2
     (argparse's own prints the usage first; `--help` still shows it)."""
@@ -243,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Print the version, tensor_data_offset, tensor_count, kv_count and the "
                                     "tensor table of SRC (a path or a URL).")
     d.add_argument("src", metavar="SRC")
-    d.add_argument("--limit", type=_non_negative, metavar="N", help="show at most N tensors (N >= 0)")
+    d.add_argument("--limit", type=non_negative, metavar="N", help="show at most N tensors (N >= 0)")
     d.add_argument("--json", action="store_true",
                    help='print JSON (metadata included) instead of a table; JSON has no NaN or infinity, so '
                         'such float metadata is written as the strings "NaN", "Infinity" and "-Infinity"')
@@ -254,8 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("src", metavar="SRC")
     r.add_argument("--tensor", required=True, metavar="NAME")
     r.add_argument("--offset", type=int, default=0, metavar="O", help="byte offset inside the tensor (default 0)")
-    r.add_argument("--len", type=_positive, required=True, metavar="N", help="bytes to read")
-    r.add_argument("--repeat", type=_positive, default=2, metavar="R", help="how many reads (default 2)")
+    r.add_argument("--len", type=positive, required=True, metavar="N", help="bytes to read")
+    r.add_argument("--repeat", type=positive, default=2, metavar="R", help="how many reads (default 2)")
     r.set_defaults(run=cmd_gguf_range)
 
     p = sub.add_parser("gate", help="Q8_0 matvec of a range-read tensor slice on the GPU vs numpy (gates C, D)",
@@ -263,8 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Q8_0 dequant + matvec on the GPU and the numpy reference; exit 1 on FAIL.")
     p.add_argument("src", metavar="SRC")
     p.add_argument("--tensor", required=True, metavar="NAME")
-    p.add_argument("--k", type=_positive, required=True, help="values per row (a multiple of 32)")
-    p.add_argument("--n", type=_positive, required=True, help="rows")
+    p.add_argument("--k", type=positive, required=True, help="values per row (a multiple of 32)")
+    p.add_argument("--n", type=positive, required=True, help="rows")
     p.add_argument("--tolerance", type=float, default=1e-3, help="largest allowed |GPU - numpy| (default 1e-3)")
     p.set_defaults(run=cmd_gate)
 
@@ -286,11 +267,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    "and the static site (dist/, built first when missing), with HTTP Range and CORS.")
     p.add_argument("models", nargs="*", metavar="MODEL.gguf")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=_port, default=8080, help="TCP port, 1 to 65535 (default 8080)")
+    p.add_argument("--port", type=port, default=8080, help="TCP port, 1 to 65535 (default 8080)")
     p.add_argument("--site", metavar="DIR", help="static site folder to serve at / (default: dist, built if missing)")
     p.set_defaults(run=cmd_serve)
 
     add_text_commands(sub)
+    add_model_commands(sub)
     return parser
 
 

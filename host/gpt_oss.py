@@ -265,15 +265,13 @@ class GptOssProgram:
                                w="stage", q=q, e=e, blocks=m, to=start + p0)
         return q, e, starts
 
-    def row_parts(self, tensor: str, tensors: int = 1) -> list[tuple[int, int]]:
-        """(first row, rows) of the parts of a tensor (of `tensors` side by side) that fit a binding."""
-        fmt = self.type(tensor)
-        cols, rows = self.w.dims[tensor][0], int(np.prod(self.w.dims[tensor][1:]))
-        row_bytes = ROW_BYTES[fmt](cols) * tensors
-        plane_row = cols // 32 * 32 if fmt == Q8_0 else row_bytes  # the largest binding a row needs
+    def row_parts(self, fmt: int, cols: int, rows: int, what: str) -> list[tuple[int, int]]:
+        """(first row, rows) of parts of whole rows that fit a binding, raw or as planes."""
+        row_bytes = ROW_BYTES[fmt](cols)
+        plane_row = cols if fmt == Q8_0 else row_bytes  # Q8_0 quants: a byte a value, in their own plane
         per = (self.b.limit - 8) // max(row_bytes, plane_row)
         if per < 1:
-            raise ConfigError(f"one row of {tensor} does not fit this device's binding limit of {self.b.limit}")
+            raise ConfigError(f"one row of {what} does not fit this device's binding limit of {self.b.limit}")
         return [(r0, min(per, rows - r0)) for r0 in range(0, rows, per)]
 
     # -- products -------------------------------------------------------------------------------------
@@ -284,12 +282,7 @@ class GptOssProgram:
         fmt = self.type(sources[0])
         cols = self.w.dims[sources[0]][0]
         rows = sum(self.w.dims[t][1] for t in sources)
-        if len(sources) == 1:
-            parts = self.row_parts(sources[0])
-        else:
-            parts = [(0, rows)]
-            if rows * ROW_BYTES[fmt](cols) > self.b.limit - 8:
-                raise ConfigError(f"{label}: the concatenated weights do not fit one binding")
+        parts = self.row_parts(fmt, cols, rows, label)
         flags = {"has_bias": int(bias is not None), "accumulate": int(accumulate)}
         for i, (r0, n) in enumerate(parts):
             part = f"{label}.{i}" if len(parts) > 1 else label
@@ -304,7 +297,7 @@ class GptOssProgram:
             else:
                 row_bytes = ROW_BYTES[fmt](cols)
                 w = self.raw(f"{part}.w", [(t, r * row_bytes, m * row_bytes) for t, r, m in ranges])
-                self.b.do(matvec.matvec.specialize(FORMAT=fmt), grid_for(n), part, w=w, x=x, b=b, y=y, shape=shape)
+                self.b.do(matvec.dense_product(fmt, cols), grid_for(n), part, w=w, x=x, b=b, y=y, shape=shape)
 
     def _rows_of(self, sources: list[str], r0: int, n: int) -> list[tuple[str, int, int]]:
         """(tensor, first row, rows) covering rows r0 .. r0 + n of the sources one after the other."""
@@ -361,7 +354,7 @@ class GptOssProgram:
                           ids="ids", x="act_half", x_scale="act_scale", bias=bias_down, y="expert_out",
                           e=(d, f, e0, n, f, 0, 0))
         else:
-            swiglu = dense_experts.dense_moe_matvec.specialize(FORMAT=fmt, SWIGLU=1)
+            swiglu = dense_experts.dense_experts_product(fmt, d, True)
             per = dense_experts.dense_experts_per_part(gate_bytes, 2, self.b.limit)
             per_word = 4 // (ROW_BYTES[fmt](d) // d)
             for p, e0 in enumerate(range(0, e, per)):
@@ -374,7 +367,7 @@ class GptOssProgram:
             for p, e0 in enumerate(range(0, e, per)):
                 n = min(per, e - e0)
                 w = self.raw(f"down.w.{layer}.{p}", [(down, e0 * down_bytes, n * down_bytes)])
-                self.b.do(dense_experts.dense_moe_matvec.specialize(FORMAT=fmt), (d, k), f"blk.{layer}.down.{p}",
+                self.b.do(dense_experts.dense_experts_product(fmt, f, False), (d, k), f"blk.{layer}.down.{p}",
                           w=w, ids="ids", x="act", bias=bias_down, y="expert_out", e=(d, f, e0, n, f, 0, 0))
         self.b.do(moe.moe_combine, (-(-d // 64),), f"blk.{layer}.experts.sum", x="x", expert_out="expert_out",
                   weights="weights", d=d, k=k)

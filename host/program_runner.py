@@ -203,6 +203,10 @@ class ProgramRunner:
             return token_id, data[4:].view(np.float32)[: self.io["vocab_size"]].copy()
         return token_id
 
+    @property
+    def dispatches_per_token(self) -> int:
+        return sum(not s.empty for s in self.token_steps)
+
     def gpu_bytes(self) -> int:
         return sum(b.size for b in self.buffers.values()) + (self.arena.size if self.arena else 0)
 

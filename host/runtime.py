@@ -48,20 +48,24 @@ class Model:
     @typechecked
     def load(cls, src: str, n_ctx: int | None = None, rope_bounds: str = "openai", *, q8_activations: str = "f32",
              device: Device | None = None, features: frozenset[str] | set[str] | None = None,
-             window: int | None = None, progress=None) -> Model:
+             window: int | None = None, max_binding: int | None = None, progress=None) -> Model:
         """Read the GGUF's index, build its program for this device's limits, stream the weights in.
         n_ctx: positions the KV cache holds (default: the smaller of 4096 and the model's context);
         rope_bounds: "openai" (OpenAI's unrounded YaRN correction range: the model's definition) or
         "llama.cpp" (floor/ceil); q8_activations: "f32" (exact Q8_0 products) or "int8" (activations
         quantized first, as llama.cpp does); features: restrict the kernel variants to these WebGPU
         features (e.g. no "shader-f16" for the f32 expert arithmetic); window: host bytes a load
-        holds at once."""
+        holds at once; max_binding: bind at most this many bytes at once even where the device allows
+        more (the weights then come in more parts, as on a device with that limit)."""
         device = device or default_device()
+        limits = dict(device.limits)
+        if max_binding is not None:
+            limits["max-storage-buffer-binding-size"] = min(max_binding, limits["max-storage-buffer-binding-size"])
         source: ByteSource = open_source(src)
         try:
             gguf = read_gguf(source)
             config = gpt_oss_config(gguf.metadata, gguf.source)
-            program = decode_program(config, Weights.of(gguf), device.limits, n_ctx=n_ctx, rope_bounds=rope_bounds,
+            program = decode_program(config, Weights.of(gguf), limits, n_ctx=n_ctx, rope_bounds=rope_bounds,
                                      q8_activations=q8_activations)
             runner = ProgramRunner(program, device, None if features is None else frozenset(features))
             kwargs = {"window": window} if window else {}

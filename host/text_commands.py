@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from .arguments import token_list
+
 
 def _tokenizer(src: str):
     from .tokenizer import Tokenizer  # noqa: PLC0415
@@ -35,14 +37,6 @@ def _jsonl_strings(path: str) -> list[str]:
             raise ValueError(f"{path}: line {number}: expected a JSON string, got {type(value).__name__}")
         out.append(value)
     return out
-
-
-def token_list(text: str) -> list[int]:
-    """'1,2,3' -> [1, 2, 3] (the --tokens argument)."""
-    try:
-        return [int(t) for t in text.replace(" ", "").split(",") if t]
-    except ValueError:
-        raise ValueError(f"--tokens {text!r} is not a list of token ids (expected e.g. 1,2,3)") from None
 
 
 def _ids(ids: list[int], as_json: bool) -> str:

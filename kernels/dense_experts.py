@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from dsl import Array, Const, RW, f32, gpu, kernel, struct, u32, vec2f
+from dsl import Array, Const, Kernel, RW, f32, gpu, kernel, struct, u32, vec2f
 
 from .formats import BF16, F16, F32, dense_value, dense_word
 from .launching import as_bytes, device_binding_limit
-from .matvec import ROW_BYTES, dequantize_rows
+from .matvec import ROW_BYTES, dequantize_rows, row_workgroup
 from .moe import swiglu_one, swiglu_reference
 from .registry import register
 
-WG, UNROLL = 256, 4
+UNROLL = 4
 
 
 @struct
@@ -29,9 +29,9 @@ class DenseExperts:
     up_bias: u32  # SWIGLU: where the up tensor's biases start in bias, after gate's
 
 
-@kernel(workgroup_size=(WG,))
+@kernel(workgroup_size=("WG",))
 def dense_moe_matvec(w: Array[u32], ids: Array[u32], x: Array[f32], bias: Array[f32], y: RW[Array[f32]],
-                     e: DenseExperts, FORMAT: Const[u32] = F32, SWIGLU: Const[u32] = 0):
+                     e: DenseExperts, FORMAT: Const[u32] = F32, SWIGLU: Const[u32] = 0, WG: Const[u32] = 256):
     """Workgroup (row, slot): y[slot, row] = W[ids[slot]][row] . x_slot + bias[ids[slot], row]; with
     SWIGLU the same row of the up tensor too, and y = SwiGLU(gate, up). A workgroup whose expert
     lies in another part of the tensor does nothing."""
@@ -79,6 +79,11 @@ def dense_moe_reference(raw, ids, x, bias, rows: int, cols: int, x_stride: int, 
 
 # -- on numpy arrays -----------------------------------------------------------------------------------
 
+def dense_experts_product(fmt: int, cols: int, swiglu: bool) -> Kernel:
+    """The product for experts' rows of `cols` values of format fmt (a workgroup sized by the row)."""
+    return dense_moe_matvec.specialize(FORMAT=fmt, SWIGLU=int(swiglu), WG=row_workgroup(cols, UNROLL))
+
+
 def dense_experts_per_part(expert_bytes: int, tensors: int, limit: int) -> int:
     per_part = (limit - 4) // (expert_bytes * tensors)
     if per_part < 1:
@@ -99,7 +104,7 @@ def run(raws: list, biases: list, ids, x, n_expert: int, rows: int, cols: int, f
     ids = np.ascontiguousarray(ids, np.uint32)
     bias = np.concatenate([np.ascontiguousarray(b, np.float32).reshape(-1) for b in biases])
     swiglu = len(raws) == 2
-    kern = dense_moe_matvec.specialize(FORMAT=fmt, SWIGLU=int(swiglu))
+    kern = dense_experts_product(fmt, cols, swiglu)
     y = np.zeros(len(ids) * rows, np.float32)
     per_word = 4 // (row_bytes // cols)  # values a word
     for first in range(0, n_expert, per_part):
@@ -130,7 +135,7 @@ def _raw(rng, fmt: int, n: int) -> np.ndarray:
 
 def _example(fmt: int, swiglu: bool):
     def make(rng: np.random.Generator):
-        n_expert, rows, cols, slots = 6, 9, 300, 3  # cols past one workgroup's UNROLL * WG: two trips
+        n_expert, rows, cols, slots = 6, 9, 300, 3  # past one trip of 32 invocations' UNROLL * 32 values
         raws = [_raw(rng, fmt, n_expert * rows * cols) for _ in range(1 + swiglu)]
         gate_words = -(-raws[0].size // 4)
         w = np.zeros(gate_words * len(raws) + 1, np.uint32)
@@ -159,7 +164,7 @@ def _check(fmt: int, swiglu: bool):
     return ref
 
 
-register("dense_moe_matvec_f32", dense_moe_matvec, _check(F32, False), _example(F32, False), 1e-4)
+register("dense_moe_matvec_f32", dense_moe_matvec.specialize(WG=32), _check(F32, False), _example(F32, False), 1e-4)
 register("dense_moe_gate_up_f32", dense_moe_matvec.specialize(SWIGLU=1), _check(F32, True), _example(F32, True), 1e-4)
 register("dense_moe_matvec_bf16", dense_moe_matvec.specialize(FORMAT=BF16), _check(BF16, False), _example(BF16, False),
          1e-4)

@@ -83,24 +83,38 @@ def q8_0_matvec_int8(q: Array[vec4u], d: Array[u32], xq: Array[vec4u], xd: Array
         y[out] = (y[out] if shape.accumulate == 1 else 0.0) + total[t] + (b[out] if shape.has_bias == 1 else 0.0)
 
 
-@kernel(workgroup_size=(DENSE_WG,))
-def matvec(w: Array[u32], x: Array[f32], b: Array[f32], y: RW[Array[f32]], shape: Rows, FORMAT: Const[u32] = F32):
-    """Dense rows of FORMAT (the ggml type id: 0 F32, 1 F16, 30 BF16), read from words."""
-    scratch = gpu.shared(f32, DENSE_WG)
+@kernel(workgroup_size=("WG",))
+def matvec(w: Array[u32], x: Array[f32], b: Array[f32], y: RW[Array[f32]], shape: Rows, FORMAT: Const[u32] = F32,
+           WG: Const[u32] = DENSE_WG):
+    """Dense rows of FORMAT (the ggml type id: 0 F32, 1 F16, 30 BF16), read from words; a workgroup
+    of WG invocations a row (dense_product sizes it by the row)."""
+    scratch = gpu.shared(f32, WG)
     row = gpu.workgroup_id().x + gpu.workgroup_id().y * gpu.num_workgroups().x
     acc = vec4f(0.0)
     if row < shape.rows:
         base = shape.first + row * shape.cols
-        for c0 in range(gpu.local_id().x, shape.cols, DENSE_WG * UNROLL):
+        for c0 in range(gpu.local_id().x, shape.cols, WG * UNROLL):
             for u in gpu.static_range(UNROLL):  # UNROLL loads in flight, not one wait a value
-                c = min(c0 + u * DENSE_WG, shape.cols - 1)
+                c = min(c0 + u * WG, shape.cols - 1)
                 e = base + c
                 v = dense_value(w[dense_word(e, FORMAT)], e, FORMAT)
-                acc[u % 4] += v * x[c] if c0 + u * DENSE_WG < shape.cols else 0.0
+                acc[u % 4] += v * x[c] if c0 + u * WG < shape.cols else 0.0
     total = gpu.workgroup_sum(scratch, acc.x + acc.y + acc.z + acc.w)
     if gpu.local_id().x == 0 and row < shape.rows:
         out = shape.row_offset + row
         y[out] = (y[out] if shape.accumulate == 1 else 0.0) + total + (b[out] if shape.has_bias == 1 else 0.0)
+
+
+def row_workgroup(cols: int, per_invocation: int) -> int:
+    """Invocations a row: enough that each reads `per_invocation` values in one trip, a power of two
+    from 32 to 256 (a small row with 256 invocations leaves most idle, and a CPU adapter pays for each)."""
+    need = -(-cols // per_invocation)
+    return min(DENSE_WG, max(32, 1 << max(0, need - 1).bit_length()))
+
+
+def dense_product(fmt: int, cols: int) -> Kernel:
+    """The dense product for rows of `cols` values of format fmt."""
+    return matvec.specialize(FORMAT=fmt, WG=row_workgroup(cols, UNROLL))
 
 
 PRODUCTS = {False: q8_0_matvec, True: q8_0_matvec_int8}  # by whether x is quantized
@@ -170,9 +184,9 @@ def run(raw, x: np.ndarray, rows: int, cols: int, fmt: int = Q8_0, bias: np.ndar
             y = product.launch(grid_for(-(-n // product.constants["ROWS"])), q=q, d=d, b=b, y=y,
                                shape=(n, cols, 0, r0, int(bias is not None), add), **vector)["y"]
         else:
-            y = matvec.launch(grid_for(n), w=words(data[start: start + shift + n * row_bytes]), x=x, b=b, y=y,
+            y = dense_product(fmt, cols).launch(grid_for(n), w=words(data[start: start + shift + n * row_bytes]), x=x, b=b, y=y,
                               shape=(n, cols, shift // (row_bytes // cols), r0, int(bias is not None), add),
-                              FORMAT=fmt)["y"]
+                              )["y"]
     return y
 
 
