@@ -20,6 +20,7 @@ from functools import lru_cache
 import numpy as np
 from typeguard import typechecked
 
+from dsl.executor import provide
 from dsl.kernel import Kernel
 from dsl.layout import LaunchError, check_grid, pack_array, pack_uniform, unpack_array
 
@@ -352,6 +353,9 @@ class NativeExecutor:
 def default_executor() -> NativeExecutor:
     """The executor of the default device: the entry point pyproject.toml declares for dsl/executor.py."""
     return NativeExecutor(default_device())
+
+
+provide(default_executor)  # launches find it once this module is imported, installed or not
 
 
 @typechecked
