@@ -35,6 +35,8 @@ demo: adapter
 	$(VENV)/bin/pywgsl gguf dump $(DEMO_MODEL) --limit 8
 	$(VENV)/bin/pywgsl gguf range $(DEMO_MODEL) --tensor output.weight --len 4096 --repeat 3
 	$(VENV)/bin/pywgsl gate $(DEMO_MODEL) --tensor output.weight --k 128 --n 64
+	@echo; echo "== the whole model natively: 32 greedy tokens after a prompt of token ids =="
+	$(VENV)/bin/pywgsl generate $(DEMO_MODEL) --tokens 1,2,3 --max-tokens 32 --json
 	@echo; echo "== a kernel as Python, and the WGSL it becomes (pywgsl kernels --show NAME) =="
 	@$(VENV)/bin/pywgsl kernels --show swiglu
 	@echo "== the same kernels in a browser: run '$(VENV)/bin/pywgsl serve', then open http://127.0.0.1:8080/ (kernel lab) and http://127.0.0.1:8080/gptoss/ =="

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from dsl import Kernel
-from dsl.layout import pack_uniform, struct_fields
-from kernels import activations, attention, dense_experts, embed, matvec, moe, mxfp4, norm, packed, rope
+from dsl.layout import pack_uniform, struct_fields, uniform_layout
+from kernels import (activations, attention, dense_experts, embed, matvec, moe, mxfp4, norm, packed, rope,
+                     sampling)
 from kernels.formats import BF16, F16, F32, MXFP4, Q8_0
 from kernels.launching import grid_for
 from kernels.state import POS, TOKEN, WORDS
@@ -372,6 +373,32 @@ class GptOssProgram:
         self.b.do(moe.moe_combine, (-(-d // 64),), f"blk.{layer}.experts.sum", x="x", expert_out="expert_out",
                   weights="weights", d=d, k=k)
 
+    def selection(self) -> tuple[list[Step], list[Step]]:
+        """The ends of the step that write the next token into the decode state: the argmax (two
+        passes), or a draw (kernels/sampling.py) with the parameters in the "sampling" buffer."""
+        b, n = self.b, self.c.vocab_size
+        groups = cdiv(n, embed.ARGMAX_CHUNK)
+        b.buffer("argmax_best", 4 * groups)
+        b.buffer("argmax_index", 4 * groups)
+        b.buffer("argmax_top", 4)
+        greedy = [b.run(embed.argmax, (groups,), "argmax", values="logits", indices="argmax_top", best="argmax_best",
+                        best_index="argmax_index", n=n, chunk=embed.ARGMAX_CHUNK, direct=1),
+                  b.run(embed.argmax, (1,), "argmax.winners", values="argmax_best", indices="argmax_index",
+                        best="argmax_top", best_index=Bind("state", 4 * TOKEN, 4), n=groups, chunk=groups, direct=0)]
+        b.buffer("sampling", sampling.Sampling.__dsl_struct__.dtype.itemsize, "io")
+        b.buffer("select", 4 * sampling.SELECT_WORDS)
+        b.buffer("hist", 4 * 256)
+        b.buffer("candidates", 8 * sampling.MAX_CANDIDATES)
+        b.buffer("count", 4)
+        buffers = {"logits": "logits", "select": "select", "hist": "hist", "candidates": "candidates",
+                   "count": "count", "state": "state", "sampling": "sampling"}
+        sample = []
+        for kern, grid, values in sampling.plan(n):
+            args = {p.name: buffers[p.name] for p in kern.params if p.role == "storage"}
+            sample.append(b.run(kern, grid, kern.name + (f".{values['step']}" if "step" in values else ""),
+                                **args, **values))
+        return greedy, sample
+
     # -- the program ------------------------------------------------------------------------------------
     def build(self) -> Program:
         c, b = self.c, self.b
@@ -446,15 +473,7 @@ class GptOssProgram:
         b.do(norm.rmsnorm, (1,), "output_norm", x="x", w=final, out="h", n=d, eps=c.eps)
         o8 = self.quantized("h", d, "output.q8") if self.int8 and self.type("output.weight") == Q8_0 else None
         self.product("output", ["output.weight"], "h", None, "logits", False, o8)
-        groups = -(-c.vocab_size // embed.ARGMAX_CHUNK)
-        b.buffer("argmax_best", 4 * groups)
-        b.buffer("argmax_index", 4 * groups)
-        b.buffer("argmax_top", 4)
-        b.do(embed.argmax, (groups,), "argmax", values="logits", indices="argmax_top", best="argmax_best",
-             best_index="argmax_index", n=c.vocab_size, chunk=embed.ARGMAX_CHUNK, direct=1)
-        b.do(embed.argmax, (1,), "argmax.winners", values="argmax_best", indices="argmax_index", best="argmax_top",
-             best_index=Bind("state", 4 * TOKEN, 4), n=groups, chunk=groups, direct=0)
-
+        greedy, sample = self.selection()
         if self.stage_size:
             b.buffer("stage", self.stage_size + 8, "staging")  # room for the repack's reads past a last block
         config = {**vars(c), "n_ctx": self.n_ctx, "rope_bounds": self.rope_bounds,
@@ -462,8 +481,11 @@ class GptOssProgram:
         tensors = {name: {"type": TYPE_NAMES[self.type(name)], "dims": list(self.w.dims[name])}
                    for name in expected_tensors(c)}
         io = {"state": "state", "token_word": TOKEN, "position_word": POS, "logits": "logits",
-              "vocab_size": c.vocab_size, "n_ctx": self.n_ctx}
-        program = Program(config, b.kernels, b.buffers, tensors, b.load, b.step, io)
+              "vocab_size": c.vocab_size, "n_ctx": self.n_ctx, "sampling": "sampling",
+              "sampling_layout": uniform_layout(sampling.Sampling.__dsl_struct__), "select": "select",
+              "select_words": {"nucleus": sampling.NUCLEUS, "chosen": sampling.CHOSEN}}
+        program = Program(config, b.kernels, b.buffers, tensors, b.load, b.step, {"greedy": greedy, "sample": sample},
+                          io)
         program.validate()
         return program
 

@@ -12,6 +12,8 @@ site/js/program.js in the browser), so the model is written once, in Python, and
   prepare weights: repack, concatenate).
 - step: the token step, one compute pass: every dispatch with its bindings (buffer, offset, size),
   grid and uniform values. Nothing in it calls back into the host.
+- select: how the step ends, by mode ("greedy": argmax; "sample": temperature, top-k, top-p): the
+  dispatches that write the next token into the decode state, after the step's.
 - io: the buffers the host touches per token (the decode state, the logits).
 
 No binding name, uniform field or workgroup size is known to an executor but through this data."""
@@ -111,13 +113,15 @@ class Program:
     tensors: dict[str, dict]  # name -> {"type": "Q8_0", "dims": [...]}
     load: list[Upload | Step]
     step: list[Step]
+    select: dict[str, list[Step]]
     io: dict[str, Any]
 
     # -- JSON -------------------------------------------------------------------------------------
     def to_json(self) -> dict:
         return {"format": FORMAT, "config": self.config, "kernels": self.kernels,
                 "buffers": {k: v.to_json() for k, v in self.buffers.items()}, "tensors": self.tensors,
-                "load": [op.to_json() for op in self.load], "step": [s.to_json() for s in self.step], "io": self.io}
+                "load": [op.to_json() for op in self.load], "step": [s.to_json() for s in self.step],
+                "select": {mode: [s.to_json() for s in steps] for mode, steps in self.select.items()}, "io": self.io}
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), separators=(",", ":"), sort_keys=True)
@@ -128,7 +132,8 @@ class Program:
             raise ProgramError(f"not a {FORMAT} program (format {d.get('format')!r})")
         load = [Upload.from_json(op) if op["op"] == "upload" else Step.from_json(op) for op in d["load"]]
         return Program(d["config"], d["kernels"], {k: Buffer.from_json(v) for k, v in d["buffers"].items()},
-                       d["tensors"], load, [Step.from_json(s) for s in d["step"]], d["io"])
+                       d["tensors"], load, [Step.from_json(s) for s in d["step"]],
+                       {mode: [Step.from_json(s) for s in steps] for mode, steps in d["select"].items()}, d["io"])
 
     @staticmethod
     def loads(text: str) -> Program:
@@ -150,6 +155,8 @@ class Program:
     def steps(self):
         yield from (op for op in self.load if isinstance(op, Step))
         yield from self.step
+        for steps in self.select.values():
+            yield from steps
 
     def validate(self) -> None:
         """Every name resolves and every binding lies inside its buffer; raises ProgramError."""

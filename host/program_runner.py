@@ -68,6 +68,8 @@ class ProgramRunner:
             self.buffers[name] = buf
         self.arena: Buffer | None = None
         self.token_steps: list[Step] = []
+        self.select_steps: dict[str, list[Step]] = {}
+        self.mode = "greedy"
         self.io = program.io
         self.readback = None
         self.loaded = False
@@ -148,7 +150,13 @@ class ProgramRunner:
         self.device.wait()
         report.phases["weights"] = time.perf_counter() - t0
         t1 = time.perf_counter()
-        self.token_steps, self.arena = self._make_steps(self.program.step)
+        specs = self.program.step + [s for mode in self.program.select.values() for s in mode]
+        steps, self.arena = self._make_steps(specs)
+        self.token_steps = steps[:len(self.program.step)]
+        at = len(self.program.step)
+        for mode, mode_steps in self.program.select.items():
+            self.select_steps[mode] = steps[at:at + len(mode_steps)]
+            at += len(mode_steps)
         self.device.wait()
         report.phases["token step"] = time.perf_counter() - t1
         for name, spec in self.program.buffers.items():  # staging is not needed any more
@@ -171,8 +179,18 @@ class ProgramRunner:
             if position is not None:
                 state.write(4 * pw, np.array([position], np.uint32))
 
+    def set_sampling(self, temperature: float = 0.0, top_p: float = 1.0, top_k: int = 0, seed: int = 0) -> None:
+        """How the next tokens are chosen: greedy (temperature 0) or drawn (kernels/sampling.py), the
+        parameters written once (16 bytes), not per token."""
+        if temperature == 0:
+            self.mode = "greedy"
+            return
+        self.mode = "sample"
+        values = {"temperature": temperature, "top_p": top_p, "top_k": top_k, "seed": seed}
+        self.buffers[self.io["sampling"]].write(0, pack_layout(self.io["sampling_layout"], values))
+
     def step(self, token: int | None = None, position: int | None = None, logits: bool = False):
-        """One token step: returns the next token id (argmax), and the logits when asked."""
+        """One token step: returns the next token id (argmax or a draw), and the logits when asked."""
         if not self.loaded:
             raise RunnerError("load() the program before running its token step")
         self.write_state(token, position)
@@ -192,7 +210,7 @@ class ProgramRunner:
             if logits:
                 encoder.copy_buffer_to_buffer(logits_buf.handle, 0, readback, 4, logits_buf.size)
 
-        self.device.submit(encode(self.device, self.token_steps, after=copies))
+        self.device.submit(encode(self.device, self.token_steps + self.select_steps[self.mode], after=copies))
         readback.map_sync(wgpu.MapMode.READ, 0, want)
         data = np.frombuffer(readback.read_mapped(0, want), np.uint8).copy()
         readback.unmap()
@@ -205,7 +223,7 @@ class ProgramRunner:
 
     @property
     def dispatches_per_token(self) -> int:
-        return sum(not s.empty for s in self.token_steps)
+        return sum(not s.empty for s in self.token_steps + self.select_steps[self.mode])
 
     def gpu_bytes(self) -> int:
         return sum(b.size for b in self.buffers.values()) + (self.arena.size if self.arena else 0)

@@ -37,6 +37,17 @@ class Timing:
     decode_tokens: int = 0
 
 
+def check_sampling(temperature: float, top_p: float, top_k: int, seed: int) -> None:
+    if not (temperature >= 0 and temperature < float("inf")):
+        raise ValueError(f"temperature must be 0 (greedy) or positive, got {temperature}")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    if not 0 <= top_k < 2 ** 32:
+        raise ValueError(f"top_k must be 0 (no cut) or positive, got {top_k}")
+    if not 0 <= seed < 2 ** 32:
+        raise ValueError(f"seed must be 0 to 2^32 - 1, got {seed}")
+
+
 class Model:
     def __init__(self, gguf: GGUFFile, config: GptOssConfig, program: Program, runner: ProgramRunner,
                  report: LoadReport):
@@ -107,6 +118,7 @@ class Model:
         after tokens[:i + 1] (llama.cpp's logits_all)."""
         self.reset()
         tokens = self._check(tokens)
+        self.runner.set_sampling()  # greedy: the logits do not depend on it, the steps are fewer
         out = np.zeros((len(tokens), self.n_vocab), np.float32)
         t0 = time.perf_counter()
         for i, t in enumerate(tokens):
@@ -115,20 +127,24 @@ class Model:
         return out
 
     @typechecked
-    def generate(self, tokens: list[int], max_tokens: int = 16, stop: set[int] | frozenset[int] = frozenset()
-                 ) -> Iterator[int]:
-        """Greedy continuation of `tokens` (from an empty cache): yields up to max_tokens ids, ending
-        after a token in `stop`."""
+    def generate(self, tokens: list[int], max_tokens: int = 16, stop: set[int] | frozenset[int] = frozenset(),
+                 temperature: float = 0.0, top_p: float = 1.0, top_k: int = 0, seed: int = 0) -> Iterator[int]:
+        """The continuation of `tokens` (from an empty cache): yields up to max_tokens ids, ending
+        after a token in `stop`. Greedy by default; with a temperature, drawn on the GPU after top-k
+        and top-p (kernels/sampling.py), the same for the same seed."""
         self.reset()
-        return self.continue_(tokens, max_tokens, stop)
+        return self.continue_(tokens, max_tokens, stop, temperature=temperature, top_p=top_p, top_k=top_k, seed=seed)
 
-    def continue_(self, tokens: list[int], max_tokens: int, stop=frozenset()) -> Iterator[int]:
-        """Greedy continuation of what is cached plus `tokens` (a chat's next turn)."""
+    def continue_(self, tokens: list[int], max_tokens: int, stop=frozenset(), *, temperature: float = 0.0,
+                  top_p: float = 1.0, top_k: int = 0, seed: int = 0) -> Iterator[int]:
+        """The continuation of what is cached plus `tokens` (a chat's next turn)."""
         if not tokens:
             raise ValueError("generation needs at least one prompt token")
         if max_tokens < 0:
             raise ValueError(f"max_tokens must be 0 or more, got {max_tokens}")
+        check_sampling(temperature, top_p, top_k, seed)
         tokens = self._check(tokens)
+        self.runner.set_sampling(temperature, top_p, top_k, seed)
         limit = min(max_tokens, self.n_ctx - self.position - len(tokens) + 1)
         return self._generate(tokens, limit, frozenset(stop))
 

@@ -224,3 +224,29 @@ def test_tokens_and_positions_are_checked(device, models):
     with pytest.raises(ValueError, match="exceed n_ctx = 8"):
         m.logits(list(range(9)))
     assert len(list(m.generate([1, 2, 3], max_tokens=100))) == 6  # stops where the cache ends
+
+
+def test_sampling_on_the_gpu_draws_what_the_reference_distribution_gives(device, models):
+    """The first drawn token after a prompt is the one kernels/sampling.py's numpy definition draws
+    from the torch reference's logits for that seed and position; a seed reproduces a sequence;
+    only the token (4 bytes) comes back per token."""
+    from kernels.sampling import sample_reference
+    model = models["hd16-e4-k2"]
+    prompt = random_tokens(model, 6, seed=12)
+    m = Model.load(str(model.gguf))
+    last = torch_logits(model, prompt)[-1]
+    agree = sum(next(m.generate(prompt, 1, temperature=0.9, top_k=20, seed=s)) ==
+                sample_reference(last, 0.9, 1.0, 20, s, len(prompt) - 1) for s in range(10))
+    assert agree >= 9
+    first = list(m.generate(prompt, 12, temperature=1.2, top_p=0.9, seed=7))
+    assert first == list(m.generate(prompt, 12, temperature=1.2, top_p=0.9, seed=7))
+    assert first != list(m.generate(prompt, 12, temperature=1.2, top_p=0.9, seed=8))
+    traffic = m.runner.device.traffic
+    gen = m.generate(prompt, 6, temperature=1.0, seed=3)
+    next(gen)
+    before = traffic.snapshot()
+    assert len(list(gen)) == 5
+    moved = traffic.since(before)
+    assert moved["bytes_read"] == 5 * 4 and moved["bytes_written"] == 5 * 4
+    with pytest.raises(ValueError, match=r"top_p must be in \(0, 1\]"):
+        m.generate(prompt, 3, temperature=1.0, top_p=0)
