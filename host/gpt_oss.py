@@ -298,7 +298,8 @@ class GptOssProgram:
             else:
                 row_bytes = ROW_BYTES[fmt](cols)
                 w = self.raw(f"{part}.w", [(t, r * row_bytes, m * row_bytes) for t, r, m in ranges])
-                self.b.do(matvec.dense_product(fmt, cols), grid_for(n), part, w=w, x=x, b=b, y=y, shape=shape)
+                kern, grid = matvec.dense_product(fmt, cols, n)
+                self.b.do(kern, grid, part, w=w, x=x, b=b, y=y, shape=shape)
 
     def _rows_of(self, sources: list[str], r0: int, n: int) -> list[tuple[str, int, int]]:
         """(tensor, first row, rows) covering rows r0 .. r0 + n of the sources one after the other."""

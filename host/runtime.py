@@ -21,6 +21,7 @@ import numpy as np
 from typeguard import typechecked
 
 from .byte_source import ByteSource, open_source
+from .chat import TextResult, TextSession
 from .gguf import GGUFFile, read_gguf
 from .gpt_oss import Weights, decode_program
 from .model_config import GptOssConfig, gpt_oss_config
@@ -54,6 +55,7 @@ class Model:
         self.gguf, self.config, self.program, self.runner, self.load_report = gguf, config, program, runner, report
         self.position = 0  # tokens in the KV cache
         self.timing = Timing()
+        self._text: TextSession | None = None
 
     @classmethod
     @typechecked
@@ -165,6 +167,20 @@ class Model:
             self.position += 1
             self.timing.decode_seconds = time.perf_counter() - t1
         self.timing.decode_seconds = time.perf_counter() - t1
+
+    @property
+    def text(self) -> TextSession:
+        """The model's tokenizer and Harmony (from the GGUF's metadata), made on first use."""
+        if self._text is None:
+            self._text = TextSession(self)
+        return self._text
+
+    def generate_text(self, prompt: str, **options) -> TextResult:
+        """Text in, text out: the prompt as a Harmony user turn (raw=True: as it is), the reply's
+        final channel streamed to on_text(channel, text) as it comes. Options: system, reasoning
+        ("low", "medium", "high"), raw, max_tokens, on_text, temperature, top_p, top_k, seed
+        (host/chat.py TextSession.generate_text). Returns the text, every channel, the tokens."""
+        return self.text.generate_text(prompt, **options)
 
     def close(self) -> None:
         self.runner.close()

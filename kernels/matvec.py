@@ -105,6 +105,30 @@ def matvec(w: Array[u32], x: Array[f32], b: Array[f32], y: RW[Array[f32]], shape
         y[out] = (y[out] if shape.accumulate == 1 else 0.0) + total + (b[out] if shape.has_bias == 1 else 0.0)
 
 
+ROW_WG = 64
+SHORT_ROW = 256  # values: rows this short get one invocation each (matvec_short_rows)
+
+
+@kernel(workgroup_size=(ROW_WG,))
+def matvec_short_rows(w: Array[u32], x: Array[f32], b: Array[f32], y: RW[Array[f32]], shape: Rows,
+                      FORMAT: Const[u32] = F32):
+    """matvec for short rows (test models: 64 values): one invocation a row, no reduction. A
+    workgroup a row would leave most of it idle, and a CPU adapter pays for every workgroup: a
+    201,088-row head of 64 values takes 2.2 s a token on lavapipe that way."""
+    row = gpu.global_id().x + gpu.global_id().y * gpu.num_workgroups().x * ROW_WG
+    if row < shape.rows:
+        base = shape.first + row * shape.cols
+        acc = vec4f(0.0)
+        for c0 in range(0, shape.cols, 4):
+            for u in gpu.static_range(4):
+                c = min(c0 + u, shape.cols - 1)
+                e = base + c
+                acc[u] += dense_value(w[dense_word(e, FORMAT)], e, FORMAT) * x[c] if c0 + u < shape.cols else 0.0
+        out = shape.row_offset + row
+        total = acc.x + acc.y + acc.z + acc.w
+        y[out] = (y[out] if shape.accumulate == 1 else 0.0) + total + (b[out] if shape.has_bias == 1 else 0.0)
+
+
 def row_workgroup(cols: int, per_invocation: int) -> int:
     """Invocations a row: enough that each reads `per_invocation` values in one trip, a power of two
     from 32 to 256 (a small row with 256 invocations leaves most idle, and a CPU adapter pays for each)."""
@@ -112,9 +136,11 @@ def row_workgroup(cols: int, per_invocation: int) -> int:
     return min(DENSE_WG, max(32, 1 << max(0, need - 1).bit_length()))
 
 
-def dense_product(fmt: int, cols: int) -> Kernel:
-    """The dense product for rows of `cols` values of format fmt."""
-    return matvec.specialize(FORMAT=fmt, WG=row_workgroup(cols, UNROLL))
+def dense_product(fmt: int, cols: int, rows: int) -> tuple[Kernel, tuple[int, int]]:
+    """The dense product for `rows` rows of `cols` values of format fmt, and its grid."""
+    if cols <= SHORT_ROW:
+        return matvec_short_rows.specialize(FORMAT=fmt), grid_for(-(-rows // ROW_WG))
+    return matvec.specialize(FORMAT=fmt, WG=row_workgroup(cols, UNROLL)), grid_for(rows)
 
 
 PRODUCTS = {False: q8_0_matvec, True: q8_0_matvec_int8}  # by whether x is quantized
@@ -184,7 +210,8 @@ def run(raw, x: np.ndarray, rows: int, cols: int, fmt: int = Q8_0, bias: np.ndar
             y = product.launch(grid_for(-(-n // product.constants["ROWS"])), q=q, d=d, b=b, y=y,
                                shape=(n, cols, 0, r0, int(bias is not None), add), **vector)["y"]
         else:
-            y = dense_product(fmt, cols).launch(grid_for(n), w=words(data[start: start + shift + n * row_bytes]), x=x, b=b, y=y,
+            kern, grid = dense_product(fmt, cols, n)
+            y = kern.launch(grid, w=words(data[start: start + shift + n * row_bytes]), x=x, b=b, y=y,
                               shape=(n, cols, shift // (row_bytes // cols), r0, int(bias is not None), add),
                               )["y"]
     return y
@@ -192,7 +219,7 @@ def run(raw, x: np.ndarray, rows: int, cols: int, fmt: int = Q8_0, bias: np.ndar
 
 # -- the library's self-check -------------------------------------------------------------------------
 
-def _example(fmt: int, rows: int, cols: int, int8_x: bool = False):
+def _example(fmt: int, rows: int, cols: int, int8_x: bool = False, row_grid: int = 1):
     def make(rng: np.random.Generator):
         w = rng.standard_normal((rows, cols)).astype(np.float32)
         raw = {F32: lambda: w.tobytes(), F16: lambda: w.astype(np.float16).tobytes(),
@@ -206,7 +233,7 @@ def _example(fmt: int, rows: int, cols: int, int8_x: bool = False):
             xq, xd = activations.quantize_q8_reference(x)
             vector = {"xq": xq.view(np.uint32).reshape(-1, 4), "xd": xd} if int8_x else {"x": x.reshape(-1, 4)}
             return {"q": q, "d": d, **vector, **args}, grid_for(-(-rows // PRODUCTS[int8_x].constants["ROWS"]))
-        return {"w": words(raw), "x": x, **args}, grid_for(rows)
+        return {"w": words(raw), "x": x, **args}, grid_for(-(-rows // row_grid))
     return make
 
 
@@ -243,3 +270,6 @@ register("q8_0_matvec_int8", q8_0_matvec_int8, _q8_0_planes_check, _example(Q8_0
 register("matvec_f32", matvec, _reference(F32), _example(F32, 29, 75), 1e-4)
 register("matvec_f16", matvec.specialize(FORMAT=F16), _reference(F16), _example(F16, 29, 75), 1e-3)
 register("matvec_bf16", matvec.specialize(FORMAT=BF16), _reference(BF16), _example(BF16, 29, 75), 1e-3)
+register("matvec_short_rows_f32", matvec_short_rows, _reference(F32), _example(F32, 131, 70, row_grid=ROW_WG), 1e-4)
+register("matvec_short_rows_f16", matvec_short_rows.specialize(FORMAT=F16), _reference(F16),
+         _example(F16, 131, 70, row_grid=ROW_WG), 1e-3)

@@ -100,8 +100,11 @@ class TestShape:
     attention_type: str = "F32"
     output_type: str = "F32"
     seed: int = 0
+    vocabulary: str = "demo"  # "demo": host/demo_model.py's 378 tokens; "o200k": gpt-oss's own 201,088
 
     def __post_init__(self):
+        if self.vocabulary not in ("demo", "o200k"):
+            raise ValueError(f"vocabulary={self.vocabulary!r}: expected 'demo' or 'o200k'")
         for field, allowed in WEIGHT_TYPES.items():
             if getattr(self, field) not in allowed:
                 raise ValueError(f"{field}={getattr(self, field)!r}: expected one of {', '.join(allowed)}")
@@ -259,7 +262,7 @@ def write_test_model(out_dir: str | os.PathLike, **shape) -> TestModel:
     """Write a tiny random gpt-oss as `out_dir`/model.gguf and `out_dir`/checkpoint/ (deterministic for a seed).
     Keyword arguments are TestShape's fields."""
     c = TestShape(**shape)
-    tokens, token_types, merges = vocabulary()
+    tokens, token_types, merges = _vocabulary(c.vocabulary)
     values, packed = _draw_weights(c, len(tokens))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -383,9 +386,19 @@ def _write_checkpoint(path: Path, c: TestShape, values, packed, n_vocab: int) ->
     return path
 
 
+def _vocabulary(name: str) -> tuple[list[str], list[int], list[str]]:
+    """(tokens, token types, merges) of a test vocabulary: the demo model's, or o200k_harmony's."""
+    if name == "demo":
+        return vocabulary()
+    from o200k_vocab import o200k_metadata  # noqa: PLC0415 - 201,088 tokens: built only when asked for
+    m = o200k_metadata()
+    return m["tokenizer.ggml.tokens"], m["tokenizer.ggml.token_type"], m["tokenizer.ggml.merges"]
+
+
 def random_tokens(model: TestModel, n: int, seed: int = 0) -> list[int]:
     """`n` ordinary (non-special) token ids, deterministic for a seed."""
-    return np.random.default_rng(seed).integers(0, model.n_vocab - len(SPECIAL_TOKENS), n).tolist()
+    ordinary = model.n_vocab - (len(SPECIAL_TOKENS) if model.config.vocabulary == "demo" else 201088 - 199998)
+    return np.random.default_rng(seed).integers(0, ordinary, n).tolist()
 
 
 # ---------------------------------------------------------------------------------------------------------------
