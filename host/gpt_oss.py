@@ -31,7 +31,7 @@ from kernels.launching import grid_for
 from kernels.state import POS, TOKEN, WORDS
 
 from .gguf import GGUFFile
-from .model_config import ConfigError, GptOssConfig
+from .model_config import ConfigError, GptOssConfig, metadata_keys
 from .program import Bind, Buffer, Program, Step, Upload
 
 DENSE = (F32, F16, BF16)
@@ -292,7 +292,7 @@ class GptOssProgram:
             b = bias or "zeros"  # unread without has_bias, but bound: not y, which is bound writable
             if fmt == Q8_0:
                 q, d = self.q8_0_planes(part, ranges)
-                k = matvec.q8_0_product(self.int8, rows)
+                k = matvec.q8_0_product(self.int8, rows, cols)
                 vector = {"xq": x_int8[0], "xd": x_int8[1]} if self.int8 else {"x": x}
                 self.b.do(k, grid_for(-(-n // k.constants["ROWS"])), part, q=q, d=d, b=b, y=y, shape=shape, **vector)
             else:
@@ -322,8 +322,8 @@ class GptOssProgram:
                   xd=f"{x}.q8d", blocks=n // 32)
         return xq, f"{x}.q8d"
 
-    def experts(self, layer: int) -> None:
-        """The experts the router picked: gate and up with SwiGLU, down, weighted sum into x."""
+    def experts(self, layer: int, ids: str) -> None:
+        """The experts the router picked (ids): gate and up with SwiGLU, down, weighted sum into x."""
         c, bl = self.c, f"blk.{layer}."
         d, f, k, e = c.d_model, c.expert_ffn, c.n_expert_used, c.n_expert
         gate, up, down = (bl + n + ".weight" for n in ("ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"))
@@ -343,7 +343,7 @@ class GptOssProgram:
                 blocks = n * f * d // 32
                 q, s, starts = self.mxfp4_planes(f"gate_up.{layer}.{p}", [(gate, e0 * f * d // 32, blocks),
                                                                          (up, e0 * f * d // 32, blocks)])
-                self.b.do(swiglu, (-(-f // rows_a_group), k), f"blk.{layer}.gate_up.{p}", q=q, s=s, ids="ids",
+                self.b.do(swiglu, (-(-f // rows_a_group), k), f"blk.{layer}.gate_up.{p}", q=q, s=s, ids=ids,
                           x="h_half", x_scale="h_scale", bias=bias_gu, y="act",
                           e=(f, d, e0, n, 0, starts[1], e * f))
             self.b.do(activations.half_words_auto, (1,), f"blk.{layer}.experts.act", x="act", out="act_half",
@@ -353,7 +353,7 @@ class GptOssProgram:
                 n = min(per, e - e0)
                 q, s, _ = self.mxfp4_planes(f"down.{layer}.{p}", [(down, e0 * d * f // 32, n * d * f // 32)])
                 self.b.do(mxfp4.moe_matvec, (-(-d // mxfp4.MOE_ROWS), k), f"blk.{layer}.down.{p}", q=q, s=s,
-                          ids="ids", x="act_half", x_scale="act_scale", bias=bias_down, y="expert_out",
+                          ids=ids, x="act_half", x_scale="act_scale", bias=bias_down, y="expert_out",
                           e=(d, f, e0, n, f, 0, 0))
         else:
             swiglu = dense_experts.dense_experts_product(fmt, d, True)
@@ -363,14 +363,14 @@ class GptOssProgram:
                 n = min(per, e - e0)
                 w = self.raw(f"gate_up.w.{layer}.{p}", [(gate, e0 * gate_bytes, n * gate_bytes),
                                                        (up, e0 * gate_bytes, n * gate_bytes)])
-                self.b.do(swiglu, (f, k), f"blk.{layer}.gate_up.{p}", w=w, ids="ids", x="h", bias=bias_gu, y="act",
+                self.b.do(swiglu, (f, k), f"blk.{layer}.gate_up.{p}", w=w, ids=ids, x="h", bias=bias_gu, y="act",
                           e=(f, d, e0, n, 0, -(-n * gate_bytes // 4) * per_word, e * f))
             per = dense_experts.dense_experts_per_part(down_bytes, 1, self.b.limit)
             for p, e0 in enumerate(range(0, e, per)):
                 n = min(per, e - e0)
                 w = self.raw(f"down.w.{layer}.{p}", [(down, e0 * down_bytes, n * down_bytes)])
                 self.b.do(dense_experts.dense_experts_product(fmt, f, False), (d, k), f"blk.{layer}.down.{p}",
-                          w=w, ids="ids", x="act", bias=bias_down, y="expert_out", e=(d, f, e0, n, f, 0, 0))
+                          w=w, ids=ids, x="act", bias=bias_down, y="expert_out", e=(d, f, e0, n, f, 0, 0))
         self.b.do(moe.moe_combine, (-(-d // 64),), f"blk.{layer}.experts.sum", x="x", expert_out="expert_out",
                   weights="weights", d=d, k=k)
 
@@ -411,7 +411,6 @@ class GptOssProgram:
         for name, n in (("x", d), ("h", d), ("qkv", qkv_rows), ("attn", q_dim), ("router", c.n_expert),
                         ("weights", k), ("act", k * f), ("expert_out", k * d), ("logits", c.vocab_size)):
             b.buffer(name, 4 * n, "io" if name == "logits" else "activation")
-        b.buffer("ids", 4 * k)
         b.buffer("zeros", 16)
         for name, n in (("h", d), ("act", k * f)):
             b.buffer(f"{name}_half", -(-n // 8) * 16)
@@ -466,9 +465,10 @@ class GptOssProgram:
                 self.type(bl + "ffn_gate_inp.weight") == Q8_0 else None
             router_bias = self.raw(f"router.b.{layer}", [(bl + "ffn_gate_inp.bias", 0, c.n_expert * 4)])
             self.product(f"blk.{layer}.router", [bl + "ffn_gate_inp.weight"], "h", router_bias, "router", False, r8)
-            b.do(moe.router_topk, (1,), bl + "router_topk", logits="router", ids="ids", weights="weights",
+            ids = b.buffer(f"ids.{layer}", 4 * k)  # a buffer a layer: what each layer picked stays readable
+            b.do(moe.router_topk, (1,), bl + "router_topk", logits="router", ids=ids, weights="weights",
                  n_expert=c.n_expert, k=k)
-            self.experts(layer)
+            self.experts(layer, ids)
 
         final = self.raw("output_norm", [("output_norm.weight", 0, d * 4)])
         b.do(norm.rmsnorm, (1,), "output_norm", x="x", w=final, out="h", n=d, eps=c.eps)
@@ -481,10 +481,11 @@ class GptOssProgram:
                   "q8_activations": "int8" if self.int8 else "f32"}
         tensors = {name: {"type": TYPE_NAMES[self.type(name)], "dims": list(self.w.dims[name])}
                    for name in expected_tensors(c)}
-        io = {"state": "state", "token_word": TOKEN, "position_word": POS, "logits": "logits",
+        io = {"experts": [f"ids.{layer}" for layer in range(c.n_layer)], "state": "state", "token_word": TOKEN, "position_word": POS, "logits": "logits",
               "vocab_size": c.vocab_size, "n_ctx": self.n_ctx, "sampling": "sampling",
               "sampling_layout": uniform_layout(sampling.Sampling.__dsl_struct__), "select": "select",
               "select_words": {"nucleus": sampling.NUCLEUS, "chosen": sampling.CHOSEN}}
+        config["metadata_keys"] = metadata_keys()  # how a host checks a GGUF against this config
         program = Program(config, b.kernels, b.buffers, tensors, b.load, b.step, {"greedy": greedy, "sample": sample},
                           io)
         program.validate()

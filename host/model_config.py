@@ -73,6 +73,11 @@ _INTEGERS = ("n_layer", "d_model", "n_head", "n_kv", "head_dim", "n_expert", "n_
              "sliding_window", "context_length")
 
 
+def metadata_keys() -> dict[str, str]:
+    """Config field -> the GGUF metadata key it comes from (vocab_size: the tokens' count)."""
+    return {name: f"gpt-oss.{key}" for name, key in {**_FIELDS, **_SCALING}.items()}
+
+
 @typechecked
 def gpt_oss_config(metadata: dict[str, Any], source: str = "") -> GptOssConfig:
     where = f"{source}: " if source else ""

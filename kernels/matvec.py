@@ -147,11 +147,19 @@ PRODUCTS = {False: q8_0_matvec, True: q8_0_matvec_int8}  # by whether x is quant
 LARGE_ROWS = 32768
 
 
-def q8_0_product(int8_x: bool, rows: int) -> Kernel:
-    """The Q8_0 product for a weight of `rows` rows. On an H200 (benchmarks/workgroup_sizes.py) the
-    output head (201088 rows) is fastest with fewer, longer workgroups (WG 64, ROWS 4), the
-    2880- and 4096-row weights with more, shorter ones that fill the GPU (the defaults, 128 and 2)."""
+SHORT_Q8_ROW = 1024  # values: below this a row has fewer 16-value vectors than a default workgroup has invocations
+SHORT_ROWS_A_GROUP = 4  # as many as the vec4 of sums holds
+
+
+def q8_0_product(int8_x: bool, rows: int, cols: int = 2880) -> Kernel:
+    """The Q8_0 product for a weight of `rows` rows of `cols` values. On an H200
+    (benchmarks/workgroup_sizes.py) the output head (201088 rows) is fastest with fewer, longer
+    workgroups (WG 64, ROWS 4), the 2880- and 4096-row weights with more, shorter ones that fill the
+    GPU (the defaults, 128 and 2). A short row (test models) gets a workgroup of about an invocation
+    a 16-value vector and 4 rows: a default one would leave most of it idle, which a CPU adapter pays for."""
     product = PRODUCTS[int8_x]
+    if cols < SHORT_Q8_ROW:
+        return product.specialize(WG=row_workgroup(cols, 16), ROWS=SHORT_ROWS_A_GROUP)
     return product.specialize(WG=64, ROWS=4) if rows >= LARGE_ROWS else product
 
 
@@ -202,7 +210,7 @@ def run(raw, x: np.ndarray, rows: int, cols: int, fmt: int = Q8_0, bias: np.ndar
     y = np.zeros(rows, np.float32) if residual is None else np.array(residual, np.float32).reshape(rows)
     add = int(residual is not None)
     if fmt == Q8_0:  # once for every chunk: the product for this many rows, and x as it reads it
-        product = q8_0_product(int8_x, rows)
+        product = q8_0_product(int8_x, rows, cols)
         vector = dict(zip(("xq", "xd"), activations.quantize(x))) if int8_x else {"x": x.reshape(-1, 4)}
     for r0, n, start, shift in row_chunks(rows, row_bytes, max_binding or device_binding_limit()):
         if fmt == Q8_0:  # repacked per chunk: the file's bytes of these rows become two planes

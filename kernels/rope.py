@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from dsl import Array, RW, f32, func, gpu, kernel, struct, u32
+from dsl import Array, RW, f32, func, gpu, i32, kernel, struct, u32, vec2f
 
 from .registry import register
 from .state import POS, state_at
@@ -33,6 +33,24 @@ def reduced_angle(theta: f32) -> f32:
     return (theta - k * 6.28125) - k * 0.0019353071795864769
 
 
+@func
+def sin_cos(theta: f32) -> vec2f:
+    """(sin, cos) of an angle, to about 1e-7 on every adapter: WGSL lets sin and cos be off by 2^-11
+    (SwiftShader is; lavapipe and NVIDIA are not), which would show in the logits at 1e-3. The
+    angle is reduced to a quarter turn r in [-pi/4, pi/4] (two-part pi/2, Cody-Waite), r's sine
+    and cosine are Taylor polynomials (the first term left out is below 4e-7 and 3e-8 there), and
+    the quarter picks which is which and their signs."""
+    q = gpu.round(theta * 0.6366197723675814)  # 2 / pi
+    r = (theta - q * 1.5703125) - q * 0.0004838267948966  # pi / 2 = 1.5703125 + 4.838267948966e-4
+    r2 = r * r
+    sr = r * (1.0 + r2 * (-0.16666666666666666 + r2 * (0.008333333333333333 + r2 * -0.0001984126984126984)))
+    cr = 1.0 + r2 * (-0.5 + r2 * (0.041666666666666664 + r2 * (-0.001388888888888889 + r2 * 2.48015873015873e-05)))
+    quarter = i32(q) & 3
+    sv = sr if quarter == 0 else (cr if quarter == 1 else (-sr if quarter == 2 else -cr))
+    cv = cr if quarter == 0 else (-sr if quarter == 1 else (-cr if quarter == 2 else sr))
+    return vec2f(sv, cv)
+
+
 @kernel(workgroup_size=(WG,))
 def rope(x: RW[Array[f32]], inv_freq: Array[f32], state: Array[u32], r: Rope):
     """In place on x[heads, head_dim] at the position state[POS]: one invocation per rotated pair."""
@@ -42,9 +60,9 @@ def rope(x: RW[Array[f32]], inv_freq: Array[f32], state: Array[u32], r: Rope):
         return
     head = i // half
     j = i % half
-    angle = reduced_angle(f32(state[POS]) * inv_freq[j])
-    c = gpu.cos(angle) * r.mscale
-    s = gpu.sin(angle) * r.mscale
+    sc = sin_cos(reduced_angle(f32(state[POS]) * inv_freq[j])) * r.mscale
+    c = sc.y
+    s = sc.x
     a = head * r.head_dim + j
     x1 = x[a]
     x2 = x[a + half]
@@ -94,9 +112,9 @@ def _example(rng: np.random.Generator):
             "r": (64, 64, yarn_mscale(32.0))}, (32,)
 
 
-# WGSL lets sin and cos be off by 2^-11 (absolute) on [-pi, pi]: SwiftShader uses that room, lavapipe
-# does not. With |x| up to ~4 and mscale 1.35, an output may move by 2 * 4 * 1.35 * 2^-11 = 5.3e-3.
-SIN_COS_BOUND = 2 * 4 * yarn_mscale(32.0) * 2 ** -11
+# sin_cos is good to ~4e-7: with |x| up to ~4 and mscale 1.35, an output may move by 2 * 4 * 1.35 * 4e-7
+# = 4.3e-6 (with the GPU's own sin and cos, which WGSL lets be 2^-11 off, it was 5.3e-3 on SwiftShader).
+SIN_COS_BOUND = 1e-5
 
 register("rope", rope, lambda x, inv_freq, state, r: {"x": rope_reference(x, inv_freq, state[POS], r[1], r[2])}, _example,
          SIN_COS_BOUND)

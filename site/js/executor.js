@@ -65,60 +65,96 @@ export function packUniform(layout, values) {
   return buffer;
 }
 
+/** The variant using the most features among those in `features` (a Set). */
+export function chooseVariant(variants, features) {
+  const usable = variants.filter((v) => v.features.every((f) => features.has(f)));
+  if (!usable.length) {
+    throw new PywgslError(`kernel '${variants[0].kernel}' needs ${variants[0].features.join(", ")}, which this device ` +
+      "does not offer");
+  }
+  return usable.reduce((a, b) => (b.features.length > a.features.length ? b : a));
+}
+
+/** Compute pipelines of manifest variants, cached by WGSL hash. The layout comes from the
+ *  manifest's bindings ("auto" would drop a parameter the body never reads). */
+export class Pipelines {
+  constructor(gpu) {
+    this.gpu = gpu;
+    this.device = gpu.device;
+    this.cache = new Map();
+    this.cacheHits = 0;
+  }
+
+  async get(variant) {
+    const key = variant.hash[this.gpu.wgslTarget];
+    if (this.cache.has(key)) {
+      this.cacheHits += 1;
+      return this.cache.get(key);
+    }
+    const made = this.make(variant);
+    this.cache.set(key, made);
+    try {
+      return await made;
+    } catch (error) {
+      this.cache.delete(key);
+      throw error;
+    }
+  }
+
+  async make(variant) {
+    const device = this.device;
+    device.pushErrorScope("validation");
+    const module = device.createShaderModule({ code: variant.wgsl[this.gpu.wgslTarget], label: variant.kernel });
+    const info = await module.getCompilationInfo();
+    const errors = info.messages.filter((m) => m.type === "error");
+    if (errors.length) {
+      await device.popErrorScope();
+      throw new PywgslError(`WGSL of ${variant.kernel} (${variant.variant}) does not compile: ` +
+        errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join("; "));
+    }
+    const group = device.createBindGroupLayout({
+      entries: variant.bindings.map((b) => ({
+        binding: b.index, visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: b.kind === "uniform" ? "uniform" : b.access === "read" ? "read-only-storage" : "storage" },
+      })),
+    });
+    const pipeline = await device.createComputePipelineAsync({
+      layout: device.createPipelineLayout({ bindGroupLayouts: [group] }),
+      compute: { module, entryPoint: variant.entry_point }, label: variant.kernel,
+    });
+    const error = await device.popErrorScope();
+    if (error) throw new PywgslError(`pipeline of ${variant.kernel} (${variant.variant}): ${error.message}`);
+    return { pipeline, group };
+  }
+}
+
+/** Runs the lab's manifest kernels one at a time on their parity vectors. */
 export class Executor {
   constructor(gpu, manifest) {
     this.gpu = gpu;
     this.device = gpu.device;
     this.kernels = new Map(manifest.kernels.map((k) => [k.name, k]));
-    this.pipelines = new Map();
+    this.pipelines = new Pipelines(gpu);
     this.dispatches = 0;
-    this.cacheHits = 0;
+  }
+
+  get cacheHits() {
+    return this.pipelines.cacheHits;
   }
 
   /** The variant using the most features among those this device has. */
   variantFor(name) {
     const kernel = this.kernels.get(name);
     if (!kernel) throw new PywgslError(`the manifest has no kernel '${name}'`);
-    const usable = kernel.variants.filter((v) => v.features.every((f) => this.gpu.features.has(f)));
-    if (!usable.length) throw new PywgslError(`kernel '${name}' needs ${kernel.variants[0].features.join(", ")}`);
-    return usable.reduce((a, b) => (b.features.length > a.features.length ? b : a));
+    return chooseVariant(kernel.variants, this.gpu.features);
   }
 
   supports(variant) {
     return variant.features.every((f) => this.gpu.features.has(f));
   }
 
-  async pipeline(variant) {
-    const key = variant.hash[this.gpu.wgslTarget];
-    if (this.pipelines.has(key)) {
-      this.cacheHits += 1;
-      return this.pipelines.get(key);
-    }
-    this.device.pushErrorScope("validation");
-    const module = this.device.createShaderModule({ code: variant.wgsl[this.gpu.wgslTarget] });
-    const info = await module.getCompilationInfo();
-    const errors = info.messages.filter((m) => m.type === "error");
-    if (errors.length) {
-      this.device.popErrorScope();
-      throw new PywgslError(`WGSL of ${variant.kernel} (${variant.variant}) does not compile: ` +
-        errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join("; "));
-    }
-    // The layout comes from the manifest's bindings ("auto" would drop a parameter the body never reads).
-    const group = this.device.createBindGroupLayout({
-      entries: variant.bindings.map((b) => ({
-        binding: b.index, visibility: GPUShaderStage.COMPUTE,
-        buffer: { type: b.kind === "uniform" ? "uniform" : b.access === "read" ? "read-only-storage" : "storage" },
-      })),
-    });
-    const pipeline = await this.device.createComputePipelineAsync({
-      layout: this.device.createPipelineLayout({ bindGroupLayouts: [group] }),
-      compute: { module, entryPoint: variant.entry_point },
-    });
-    const error = await this.device.popErrorScope();
-    if (error) throw new PywgslError(`pipeline of ${variant.kernel} (${variant.variant}): ${error.message}`);
-    const entry = { pipeline, group };
-    this.pipelines.set(key, entry);
-    return entry;
+  pipeline(variant) {
+    return this.pipelines.get(variant);
   }
 
   /** Run one variant. storage: binding name -> ArrayBuffer/TypedArray; uniforms: binding name ->
