@@ -156,10 +156,10 @@ def cmd_demo_model(args) -> int:
 
 def cmd_build(args) -> int:
     from .site_builder import build_site  # noqa: PLC0415
-    out = build_site(args.out)
+    out = build_site(args.out, args.model or [])
     files = [p for p in out.rglob("*") if p.is_file()]
     print(f"built {out}/ ({len(files)} files, {sum(p.stat().st_size for p in files)} bytes): index.html, "
-          "gptoss/index.html, js/, kernels/manifest.json, kernels/vectors/, models/demo.gguf")
+          "gptoss/index.html, js/, kernels/manifest.json, kernels/vectors/, models/demo.gguf, programs/")
     return 0
 
 
@@ -260,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Write the self-contained static site (default dist/), deployable to any "
                                    "static host that honours Range. Deterministic.")
     p.add_argument("--out", default="dist", metavar="DIR", help="output folder (default dist; replaced)")
+    p.add_argument("--model", action="append", metavar="SRC",
+                   help="also a program for this gpt-oss GGUF (path or URL; only its header is read), so /gptoss "
+                        "can decode it; repeatable")
     p.set_defaults(run=cmd_build)
 
     p = sub.add_parser("serve", help="serve the site and GGUF models over HTTP with Range and CORS",

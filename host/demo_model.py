@@ -13,6 +13,7 @@ from typeguard import typechecked
 # The demo's shape: every dimension that a Q8_0 or MXFP4 row holds is a multiple of 32.
 DEMO = dict(n_layer=4, d_model=128, n_head=8, n_kv=2, head_dim=32, n_expert=8, n_expert_used=4, expert_ffn=128,
             sliding_window=16, context_length=512)
+DEMO_PROMPT, DEMO_PROMPT_RAW = "ROMEO:", True  # the page's prompt, as the model's own text (no Harmony)
 SPECIAL_TOKENS = ["<|startoftext|>", "<|endoftext|>", "<|return|>", "<|constrain|>", "<|channel|>", "<|start|>",
                   "<|end|>", "<|message|>", "<|call|>"]
 MERGE_WORDS = ["the", "and", "ing", "ion", "he", "in", "er", "an", "re", "on", "at", "en", "is", "it", "or", "es",

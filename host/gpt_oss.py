@@ -204,6 +204,8 @@ class GptOssProgram:
         self.stage_bytes = min(stage_bytes, self.b.limit - 8)
         self.rope_bounds = rope_bounds
         self.stage_size = 0
+        self.probe_layer = 1 if c.n_layer > 1 else 0  # a layer that sees every key (odd layers do not slide)
+        self.probes: dict[str, dict] = {}
 
     def type(self, name: str) -> int:
         return self.w.types[name]
@@ -455,6 +457,13 @@ class GptOssProgram:
             if splits[layer] > 1:
                 b.do(attention.attention_combine.specialize(HD=hd), (c.n_head,), bl + "attention_combine",
                      partial="partial", sinks=sinks, out="attn", splits=splits[layer])
+            if layer == self.probe_layer:  # the page's heatmap: one head's weights over the keys
+                b.buffer("probe", 4 * self.n_ctx)
+                self.probes["attention"] = {
+                    "after": b.step[-1].label, "buffer": "probe", "layer": layer, "head": 0,
+                    "steps": [b.run(attention.attention_probe.specialize(HD=hd), (1,), bl + "attention_probe", q="qkv",
+                                    k_cache=kc, sinks=sinks, state="state", weights="probe",
+                                    p=(0, c.n_head, c.n_kv, c.window(layer), 1 / math.sqrt(hd)))]}
             a8 = self.quantized("attn", q_dim, bl + "attn.q8") if self.int8 and \
                 self.type(bl + "attn_output.weight") == Q8_0 else None
             out_bias = self.raw(f"attn_output.b.{layer}", [(bl + "attn_output.bias", 0, d * 4)])
@@ -487,7 +496,7 @@ class GptOssProgram:
               "select_words": {"nucleus": sampling.NUCLEUS, "chosen": sampling.CHOSEN}}
         config["metadata_keys"] = metadata_keys()  # how a host checks a GGUF against this config
         program = Program(config, b.kernels, b.buffers, tensors, b.load, b.step, {"greedy": greedy, "sample": sample},
-                          io)
+                          io, self.probes)
         program.validate()
         return program
 

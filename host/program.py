@@ -14,6 +14,8 @@ site/js/program.js in the browser), so the model is written once, in Python, and
   grid and uniform values. Nothing in it calls back into the host.
 - select: how the step ends, by mode ("greedy": argmax; "sample": temperature, top-k, top-p): the
   dispatches that write the next token into the decode state, after the step's.
+- probes: optional dispatches a host may put into the step after the one labelled "after", whose
+  outputs it reads for display (the attention weights of one head), never on the token's path.
 - io: the buffers the host touches per token (the decode state, the logits).
 
 No binding name, uniform field or workgroup size is known to an executor but through this data."""
@@ -115,13 +117,16 @@ class Program:
     step: list[Step]
     select: dict[str, list[Step]]
     io: dict[str, Any]
+    probes: dict[str, dict] = field(default_factory=dict)  # name -> {"after": label, "steps": [...], ...}
 
     # -- JSON -------------------------------------------------------------------------------------
     def to_json(self) -> dict:
         return {"format": FORMAT, "config": self.config, "kernels": self.kernels,
                 "buffers": {k: v.to_json() for k, v in self.buffers.items()}, "tensors": self.tensors,
                 "load": [op.to_json() for op in self.load], "step": [s.to_json() for s in self.step],
-                "select": {mode: [s.to_json() for s in steps] for mode, steps in self.select.items()}, "io": self.io}
+                "select": {mode: [s.to_json() for s in steps] for mode, steps in self.select.items()}, "io": self.io,
+                "probes": {name: {**probe, "steps": [s.to_json() for s in probe["steps"]]}
+                           for name, probe in self.probes.items()}}
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), separators=(",", ":"), sort_keys=True)
@@ -133,7 +138,9 @@ class Program:
         load = [Upload.from_json(op) if op["op"] == "upload" else Step.from_json(op) for op in d["load"]]
         return Program(d["config"], d["kernels"], {k: Buffer.from_json(v) for k, v in d["buffers"].items()},
                        d["tensors"], load, [Step.from_json(s) for s in d["step"]],
-                       {mode: [Step.from_json(s) for s in steps] for mode, steps in d["select"].items()}, d["io"])
+                       {mode: [Step.from_json(s) for s in steps] for mode, steps in d["select"].items()}, d["io"],
+                       {name: {**probe, "steps": [Step.from_json(s) for s in probe["steps"]]}
+                        for name, probe in d.get("probes", {}).items()})
 
     @staticmethod
     def loads(text: str) -> Program:
@@ -157,6 +164,8 @@ class Program:
         yield from self.step
         for steps in self.select.values():
             yield from steps
+        for probe in self.probes.values():
+            yield from probe["steps"]
 
     def validate(self) -> None:
         """Every name resolves and every binding lies inside its buffer; raises ProgramError."""

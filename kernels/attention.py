@@ -237,6 +237,54 @@ def kv_append(src: Array[f32], k_cache: RW[Array[u32]], v_cache: RW[Array[u32]],
         v_cache[pos * width + i] = gpu.bitcast(u32, src[v_at + i])
 
 
+@struct
+class Probe:
+    head: u32  # the query head whose weights are written
+    heads: u32
+    kv_heads: u32
+    window: u32  # as Attn's
+    scale: f32
+
+
+PROBE_WG = 64
+
+
+@kernel(workgroup_size=(PROBE_WG,))
+def attention_probe(q: Array[f32], k_cache: Array[u32], sinks: Array[f32], state: Array[u32],
+                    weights: RW[Array[f32]], p: Probe, HD: Const[u32] = 64, KV_F16: Const[u32] = 0):
+    """The attention weights of one query head over the keys (the page's heatmap): weights[j] for
+    every visible key j (0 elsewhere), softmax with the head's sink. One workgroup; a probe, not
+    on the decode step's path."""
+    scratch = gpu.shared(f32, PROBE_WG)
+    t = gpu.local_id().x
+    pos = state[POS]
+    g = p.head // (p.heads // p.kv_heads)
+    first = u32(0)
+    if p.window > 0 and pos + 1 > p.window:
+        first = pos + 1 - p.window
+    top = f32(-3.0e38)
+    for j in range(t, pos + 1, PROBE_WG):
+        score = f32(-3.0e38)
+        if j >= first:
+            dot = f32(0.0)
+            for d in range(HD):
+                at = (j * p.kv_heads + g) * HD + d
+                key = half_of(k_cache[at >> 1], at) if KV_F16 == 1 else gpu.bitcast(f32, k_cache[at])
+                dot += q[p.head * HD + d] * key
+            score = dot * p.scale
+        weights[j] = score
+        top = max(top, score)
+    m = max(gpu.workgroup_max(scratch, top), sinks[p.head])
+    own = f32(0.0)
+    for j in range(t, pos + 1, PROBE_WG):
+        e = gpu.exp(weights[j] - m) if j >= first else 0.0
+        weights[j] = e
+        own += e
+    total = gpu.workgroup_sum(scratch, own) + gpu.exp(sinks[p.head] - m)
+    for j in range(t, pos + 1, PROBE_WG):
+        weights[j] = weights[j] / total
+
+
 # -- numpy reference ---------------------------------------------------------------------------------
 
 def attention_reference(q, k, v, sinks, pos: int, window: int, kv_heads: int, head_dim: int) -> np.ndarray:
@@ -366,5 +414,27 @@ def _append_check(src, k_cache, v_cache, state, width, k_at, v_at):
 register("attention", attention, _check(False), _example(False, 0, 70), 1e-4)
 register("attention_window_f16", attention.specialize(KV_F16=1), _check(True), _example(True, 16, 75), 1e-3)
 register("kv_append", kv_append, _append_check, _append_example, 0)
+def _probe_example(rng: np.random.Generator):
+    heads, kv_heads, hd, n_ctx, pos = 8, 2, 32, 200, 150
+    k = rng.standard_normal((n_ctx, kv_heads, hd)).astype(np.float32)
+    return {"q": rng.standard_normal(heads * hd).astype(np.float32), "k_cache": cache_words(k, False),
+            "sinks": rng.standard_normal(heads).astype(np.float32), "state": state_at(pos),
+            "weights": np.zeros(n_ctx, np.float32), "p": (5, heads, kv_heads, 64, 1 / np.sqrt(hd))}, (1,)
+
+
+def probe_reference(q, k_cache, sinks, state, weights, p) -> dict:
+    head, heads, kv_heads, window, scale = p
+    pos, hd = int(state[POS]), q.size // heads
+    k = k_cache.view(np.float32).reshape(-1, kv_heads, hd)[: pos + 1, head // (heads // kv_heads)].astype(np.float64)
+    s = k @ q.reshape(heads, hd)[head].astype(np.float64) * scale
+    s[: max(0, pos + 1 - window) if window else 0] = -np.inf
+    m = max(s.max(), sinks[head])
+    e = np.exp(s - m)
+    out = np.zeros(len(weights))
+    out[: pos + 1] = e / (e.sum() + np.exp(sinks[head] - m))
+    return {"weights": out}
+
+
+register("attention_probe", attention_probe.specialize(HD=32), probe_reference, _probe_example, 1e-6)
 register("attention_combine", attention_combine,
          lambda partial, sinks, out, splits: {"out": combine_reference(partial, sinks, splits, 64)}, _combine_example, 1e-5)

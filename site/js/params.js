@@ -53,8 +53,44 @@ export function readParams(search, spec) {
   const values = {};
   for (const [name, [kind, fallback]] of Object.entries(spec)) {
     const raw = params.get(name);
-    values[name] = raw === null ? fallback : kind.parse(raw);
+    if (raw === null) {
+      values[name] = fallback; // may be null: the page then knows the parameter was not given
+      continue;
+    }
+    values[name] = kind.parse(raw);
     if (values[name] === null) throw fail(`query parameter ${name} must ${kind.must}, got '${raw}'`);
   }
   return values;
 }
+
+export const wholeNumber = {
+  must: "be a whole number, 0 or more",
+  parse: (raw) => (WHOLE.test(raw) && Number.isSafeInteger(Number(raw)) ? Number(raw) : null),
+};
+
+/** A number in (0, 1]. */
+export const fraction = {
+  must: "be a number above 0 and at most 1 (like 0.9)",
+  parse: (raw) => (DECIMAL.test(raw) && Number(raw) > 0 && Number(raw) <= 1 ? Number(raw) : null),
+};
+
+export const oneOf = (choices) => ({
+  must: `be one of ${choices.join(", ")}`,
+  parse: (raw) => (choices.includes(raw) ? raw : null),
+});
+
+export const flag = {
+  must: "be 1, 0, true or false",
+  parse: (raw) => ({ 1: true, true: true, 0: false, false: false }[raw] ?? null),
+};
+
+/** Token ids: "1,2,3". */
+export const tokenList = {
+  must: "be token ids separated by commas (like 1,2,3)",
+  parse: (raw) => {
+    const parts = raw.split(",").map((p) => p.trim());
+    return parts.length && parts.every((p) => WHOLE.test(p)) ? parts.map(Number) : null;
+  },
+};
+
+export const text = { must: "be text", parse: (raw) => raw };

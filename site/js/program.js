@@ -27,7 +27,8 @@ function base64Bytes(text) {
 
 /** Every step of the program: the preparing ones, the token step's and each selection mode's. */
 export function allSteps(program) {
-  return [...program.load.filter((op) => op.op === "run"), ...program.step, ...Object.values(program.select).flat()];
+  return [...program.load.filter((op) => op.op === "run"), ...program.step, ...Object.values(program.select).flat(),
+    ...Object.values(program.probes || {}).flatMap((p) => p.steps)];
 }
 
 /** The most bytes one binding of the program covers. */
@@ -214,7 +215,8 @@ export class ProgramRunner {
     }
     flush();
     await this.device.queue.onSubmittedWorkDone();
-    const specs = [...this.program.step, ...Object.values(this.program.select).flat()];
+    const probes = Object.entries(this.program.probes || {});
+    const specs = [...this.program.step, ...Object.values(this.program.select).flat(), ...probes.flatMap(([, p]) => p.steps)];
     const { steps, arena } = await this.makeSteps(specs);
     this.arena = arena;
     this.steps = steps.slice(0, this.program.step.length);
@@ -222,6 +224,12 @@ export class ProgramRunner {
     for (const [mode, list] of Object.entries(this.program.select)) {
       this.select[mode] = steps.slice(at, at + list.length);
       at += list.length;
+    }
+    this.probes = {};
+    for (const [name, probe] of probes) {
+      this.probes[name] = { ...probe, index: this.steps.findIndex((s) => s.label === probe.after),
+        made: steps.slice(at, at + probe.steps.length) };
+      at += probe.steps.length;
     }
     for (const [name, spec] of Object.entries(this.program.buffers)) {
       if (spec.role === "staging") {
@@ -260,12 +268,19 @@ export class ProgramRunner {
     }
   }
 
-  /** One token step: { token } (and { logits } when asked). */
-  async step({ token = null, position = null, logits = false, timestamps = null } = {}) {
+  /** The token step's dispatches, with a probe's put in after the one it names. */
+  tokenSteps(probe = null) {
+    const steps = [...this.steps, ...this.select[this.mode]];
+    const p = probe && this.probes[probe];
+    return p ? [...steps.slice(0, p.index + 1), ...p.made, ...steps.slice(p.index + 1)] : steps;
+  }
+
+  /** One token step: { token } (and { logits } when asked); `probe` names a probe to run in it. */
+  async step({ token = null, position = null, logits = false, probe = null } = {}) {
     if (!this.steps) throw new PywgslError("load the program before running its token step");
     this.writeState(token, position);
     const encoder = this.device.createCommandEncoder();
-    this.encode(encoder, [...this.steps, ...this.select[this.mode]], timestamps);
+    this.encode(encoder, this.tokenSteps(probe));
     encoder.copyBufferToBuffer(this.buffers.get(this.io.state), 4 * this.io.token_word, this.readback, 0, 4);
     const logitBytes = this.program.buffers[this.io.logits].bytes;
     if (logits) encoder.copyBufferToBuffer(this.buffers.get(this.io.logits), 0, this.readback, 4, logitBytes);
@@ -279,6 +294,33 @@ export class ProgramRunner {
     const out = { token: new Uint32Array(data, 0, 1)[0] };
     if (logits) out.logits = new Float32Array(data, 4, this.io.vocab_size);
     return out;
+  }
+
+  /** The GPU time of each dispatch of a token step at `position` (a pass each, timestamps around
+   *  it), summed by kernel: { kernel: milliseconds }, or null where the device has no timestamp-query. */
+  async profile(position) {
+    if (!this.gpu.device.features.has("timestamp-query")) return null;
+    this.writeState(null, position);
+    const steps = this.tokenSteps().filter((s) => !s.empty);
+    const querySet = this.device.createQuerySet({ type: "timestamp", count: 2 * steps.length });
+    const resolved = this.device.createBuffer({ size: 16 * steps.length, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    const out = this.device.createBuffer({ size: 16 * steps.length, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const encoder = this.device.createCommandEncoder();
+    steps.forEach((s, i) => this.encode(encoder, [s], { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 }));
+    encoder.resolveQuerySet(querySet, 0, 2 * steps.length, resolved, 0);
+    encoder.copyBufferToBuffer(resolved, 0, out, 0, out.size);
+    this.device.queue.submit([encoder.finish()]);
+    await out.mapAsync(GPUMapMode.READ);
+    const ticks = new BigUint64Array(out.getMappedRange().slice(0));
+    out.destroy();
+    resolved.destroy();
+    querySet.destroy();
+    const byKernel = {};
+    steps.forEach((s, i) => {
+      const ns = Number(ticks[2 * i + 1] - ticks[2 * i]);
+      byKernel[s.kernel] = (byKernel[s.kernel] || 0) + Math.max(ns, 0) / 1e6;
+    });
+    return byKernel;
   }
 
   /** Bytes of a buffer (for the HUD: which experts each layer picked), read after the GPU is done. */

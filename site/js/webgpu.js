@@ -2,7 +2,8 @@
 // kernels have variants for. Every failure becomes a PywgslError a page can show.
 import { PywgslError } from "./errors.js";
 
-const OPTIONAL_FEATURES = ["shader-f16", "subgroups"];
+const OPTIONAL_FEATURES = ["shader-f16", "subgroups"]; // kernel variants are chosen by these
+const DIAGNOSTIC_FEATURES = ["timestamp-query"]; // the HUD's GPU time per kernel, where the adapter has it
 
 export async function openDevice({ onLost = () => {} } = {}) {
   if (!("gpu" in navigator)) {
@@ -19,9 +20,10 @@ export async function openDevice({ onLost = () => {} } = {}) {
     maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
     maxBufferSize: adapter.limits.maxBufferSize,
   };
-  const device = await adapter.requestDevice({ requiredFeatures: features, requiredLimits: limits });
-  device.lost.then((info) => onLost(new PywgslError(`The GPU device was lost: ${info.message || info.reason}`,
-    { kind: "device-lost" })));
+  const diagnostics = DIAGNOSTIC_FEATURES.filter((f) => adapter.features.has(f));
+  const device = await adapter.requestDevice({ requiredFeatures: [...features, ...diagnostics], requiredLimits: limits });
+  device.lost.then((info) => onLost(new PywgslError(`The GPU device was lost (${info.message || info.reason}): the ` +
+    "model's buffers are gone with it. Reload the model to go on.", { kind: "device-lost" })));
   const info = adapter.info || {};
   const name = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(" ") || "WebGPU adapter";
   // Tint (Chromium) needs `enable subgroups;`, naga (Firefox) rejects it: the manifest has both texts.
