@@ -41,8 +41,9 @@ demo: adapter
 	@$(VENV)/bin/pywgsl kernels --show swiglu
 	@echo "== the same kernels in a browser: run '$(VENV)/bin/pywgsl serve', then open http://127.0.0.1:8080/ (kernel lab) and http://127.0.0.1:8080/gptoss/ =="
 
-# The browser tests drive Debian's Chromium and Firefox ESR; node runs the JS parser's tests.
-BROWSER_PACKAGES := chromium chromium-driver firefox-esr nodejs
+# The browser tests drive Debian's Chromium and Firefox ESR (and nginx, a static host for the built site); node
+# runs the JS modules' tests.
+BROWSER_PACKAGES := chromium chromium-driver firefox-esr nodejs nginx
 
 browsers:
 	@missing=""; for p in $(BROWSER_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

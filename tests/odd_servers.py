@@ -1,6 +1,6 @@
 """Servers that get HTTP wrong in one way each, for the browser's friendly errors: one that
-ignores Range, one without CORS headers, one whose CORS hides Content-Range; and one that is right
-but trickles a body out in small pieces, as a slow network does."""
+ignores Range, one without CORS headers, one whose CORS hides Content-Range; and ones that are right
+but trickle a body out in small pieces, as a slow network does, or count the bytes they send."""
 from __future__ import annotations
 
 import asyncio
@@ -11,7 +11,7 @@ from pathlib import Path
 from aiohttp import web
 
 
-def _app(path: Path, mode: str) -> web.Application:
+def _app(path: Path, mode: str, sent: list) -> web.Application:
     data = path.read_bytes()
 
     async def handler(request: web.Request) -> web.Response:
@@ -27,6 +27,8 @@ def _app(path: Path, mode: str) -> web.Application:
         headers = {**cors, "Content-Range": f"bytes {first}-{last}/{len(data)}"}
         if mode == "no-expose":
             headers["Access-Control-Expose-Headers"] = "Content-Length"
+        elif mode != "no-cors":
+            headers["Access-Control-Expose-Headers"] = "Content-Range, Content-Length"
         if mode == "trickle":  # a reader must not take the first piece for the whole body
             resp = web.StreamResponse(status=206, headers=headers)
             resp.content_length = last + 1 - first
@@ -36,6 +38,7 @@ def _app(path: Path, mode: str) -> web.Application:
                 await asyncio.sleep(0.001)
             await resp.write_eof()
             return resp
+        sent.append(last + 1 - first)  # "count": what a page's byte counter must come to
         return web.Response(status=206, body=data[first:last + 1], headers=headers)
 
     app = web.Application()
@@ -44,10 +47,11 @@ def _app(path: Path, mode: str) -> web.Application:
 
 
 @contextlib.contextmanager
-def odd_server(path: Path, mode: str):
-    """Yields the URL of `path` on a loopback server that behaves as `mode` says."""
+def odd_server(path: Path, mode: str, sent: list | None = None):
+    """Yields the URL of `path` on a loopback server that behaves as `mode` says; `sent` gets the
+    body bytes of each range it serves."""
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(_app(path, mode))
+    runner = web.AppRunner(_app(path, mode, sent if sent is not None else []))
     loop.run_until_complete(runner.setup())
     site = web.TCPSite(runner, "127.0.0.1", 0)
     loop.run_until_complete(site.start())

@@ -90,7 +90,7 @@ def test_kernel_lab_passes_every_kernel(site, browser):
 
 def test_gptoss_gates_on_the_demo_model(site, browser):
     k, n = 128, 64
-    r = results(browser, site["base"] + f"/gptoss/?k={k}&n={n}&tolerance=0.001", "gptoss")
+    r = results(browser, site["base"] + f"/gptoss/?tensor=output.weight&k={k}&n={n}&tolerance=0.001", "gptoss")
     assert "error" not in r, r.get("error")
     gates = r["gates"]
     assert [gates[g]["status"] for g in "ABCD"] == ["PASS"] * 4
@@ -132,7 +132,7 @@ probe.className = "running"; const colour = getComputedStyle(probe).color; probe
     ("nn=5", "unknown query parameter 'nn' (this page reads gguf, tensor, k, n, tolerance)"),
 ]])
 def test_gptoss_names_a_bad_query_parameter(site, browser, query, message):
-    r = results(browser, site["base"] + f"/gptoss/?{query}", "gptoss-query", timeout=60)
+    r = results(browser, site["base"] + f"/gptoss/?tensor=output.weight&{query}", "gptoss-query", timeout=60)
     assert r["error"] == message and browser.find_element("id", "error").text == message
     assert r["config"] is None and r["telemetry"] == {}  # nothing was read
     assert [g["status"] for g in r["gates"].values()] == ["not run"] * 4
@@ -143,7 +143,8 @@ def test_gptoss_names_a_bad_query_parameter(site, browser, query, message):
 
 
 @pytest.mark.parametrize("query,message", [pytest.param(*case, id=case[0]) for case in [
-    ("k=992", "query parameter k must be at most {row}, the row length of 'output.weight', got 992"),
+    ("tensor=output.weight&k=992", "query parameter k must be at most {row}, the row length of 'output.weight', "
+                                   "got 992"),
     ("tensor=nope", "the file has no tensor 'nope'"),
 ]])
 def test_gptoss_gate_a_failure_leaves_the_progress_bar_short(site, browser, query, message):
@@ -161,11 +162,15 @@ def test_gptoss_gate_a_failure_leaves_the_progress_bar_short(site, browser, quer
 ])
 def test_unsuitable_servers_get_a_friendly_error(site, browser, mode, message):
     with odd_server(site["model"], mode) as url:
-        r = results(browser, site["base"] + "/gptoss/?gguf=" + quote(url, safe=""), f"gptoss-{mode}", timeout=60)
-    assert message in r["error"]
-    assert message in browser.find_element("id", "error").text
-    assert r["gates"]["A"]["status"] == "FAIL"
-    assert not progress_is_full(browser)
+        for page in ("", "tensor=output.weight&"):  # decoding, and the gates
+            r = results(browser, site["base"] + f"/gptoss/?{page}gguf=" + quote(url, safe=""), f"gptoss-{mode}",
+                        timeout=60)
+            assert message in r["error"]
+            assert message in browser.find_element("id", "error").text
+            assert r["mode"] == ("gates" if page else "decode")
+            if page:
+                assert r["gates"]["A"]["status"] == "FAIL"
+            assert not progress_is_full(browser)
 
 
 @pytest.mark.parametrize("path,message", [

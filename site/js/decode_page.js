@@ -9,7 +9,7 @@ import { GptOssModel } from "./model.js";
 import { flag, fraction, nonNegativeNumber, oneOf, positiveWhole, readParams, text, tokenList, url,
   wholeNumber } from "./params.js";
 import { RangeSource } from "./range.js";
-import { openDevice } from "./webgpu.js";
+import { explainFailure, openDevice } from "./webgpu.js";
 
 const $ = (id) => document.getElementById(id);
 const PROGRAMS = new URL("../programs/index.json", location.href).href;
@@ -25,6 +25,7 @@ const QUERY = {
   reasoning: [oneOf(REASONING), "medium"],
   raw: [flag, null],
   system: [text, null],
+  logits: [flag, false], // with tokens: the teacher-forced logits into window.pywgslResults.logits (base64 f32)
 };
 
 const results = { page: "gptoss", mode: "decode", done: false, config: null, phases: {}, telemetry: {}, generation: null };
@@ -147,7 +148,34 @@ function append(channel, piece) {
   target.append(piece);
 }
 
+function base64Floats(rows) {
+  const all = new Float32Array(rows.reduce((n, r) => n + r.length, 0));
+  let at = 0;
+  for (const r of rows) {
+    all.set(r, at);
+    at += r.length;
+  }
+  const bytes = new Uint8Array(all.buffer);
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
+}
+
+/** tokens=...&logits=1: every position's logits, teacher-forced (what the tests compare). */
+async function teacherForced(config) {
+  const started = performance.now();
+  const rows = await model.logits(config.tokens);
+  phase("logits", performance.now() - started, { tokens: config.tokens.length });
+  results.logits = { rows: rows.length, vocab: model.nVocab, base64: base64Floats(rows) };
+  results.generation = { prompt_tokens: config.tokens, tokens: rows.map((r) => r.indexOf(Math.max(...r))), text: "",
+    channels: {}, done: true, tok_s: null };
+}
+
 async function generate(config, gpu) {
+  if (config.logits) {
+    if (!config.tokens) throw new PywgslError("query parameter logits needs tokens (the ids to run teacher-forced)");
+    return teacherForced(config);
+  }
   const tok = model.tokenizer();
   const promptText = $("prompt").value;
   const raw = config.raw ?? results.defaults?.raw ?? false;
@@ -221,8 +249,9 @@ export async function main() {
   $("model-url").textContent = config.gguf;
   const progress = $("progress");
   progress.removeAttribute("value"); // indeterminate until the program says how many bytes the weights are
+  let gpu = null;
   try {
-    const gpu = await openDevice({ onLost: showError });
+    gpu = await openDevice({ onLost: showError });
     window.pywgslDevice = gpu.device; // for tests that lose it on purpose
     showAdapter(gpu);
     const index = await (await fetch(PROGRAMS)).json();
@@ -250,12 +279,13 @@ export async function main() {
     $("prompt-form").addEventListener("submit", (event) => {
       event.preventDefault();
       results.done = false;
-      generate(config, gpu).catch(showError).finally(() => { results.done = true; });
+      generate(config, gpu).catch(async (error) => showError(await explainFailure(gpu, error)))
+        .finally(() => { results.done = true; });
     });
     $("stop").addEventListener("click", () => { stopping = true; });
     if (config.prompt !== null || config.tokens !== null) await generate(config, gpu);
   } catch (error) {
-    showError(error);
+    showError(await explainFailure(gpu, error));
   }
   results.done = true;
 }

@@ -18,7 +18,8 @@ export class RangeSource {
   async probe() {
     const response = await this.fetchRange(0, 0);
     const total = this.parseContentRange(response, 0);
-    await response.arrayBuffer();
+    this.bytesRead += (await response.arrayBuffer()).byteLength; // every byte the server sent counts
+    this.requests += 1;
     if (total === null) throw new PywgslError(`${this.url}: the server does not say the file's size in Content-Range`);
     this.size = total;
     return total;

@@ -22,11 +22,24 @@ export async function openDevice({ onLost = () => {} } = {}) {
   };
   const diagnostics = DIAGNOSTIC_FEATURES.filter((f) => adapter.features.has(f));
   const device = await adapter.requestDevice({ requiredFeatures: [...features, ...diagnostics], requiredLimits: limits });
-  device.lost.then((info) => onLost(new PywgslError(`The GPU device was lost (${info.message || info.reason}): the ` +
-    "model's buffers are gone with it. Reload the model to go on.", { kind: "device-lost" })));
+  const lost = device.lost.then((info) => {
+    const error = new PywgslError(`The GPU device was lost (${info.message || info.reason}): the ` +
+      "model's buffers are gone with it. Reload the model to go on.", { kind: "device-lost" });
+    onLost(error);
+    return error;
+  });
   const info = adapter.info || {};
   const name = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(" ") || "WebGPU adapter";
   // Tint (Chromium) needs `enable subgroups;`, naga (Firefox) rejects it: the manifest has both texts.
   const wgslTarget = navigator.userAgent.includes("Firefox") ? "naga" : "tint";
-  return { adapter, device, features: new Set(features), limits, name, wgslTarget };
+  return { adapter, device, features: new Set(features), limits, name, wgslTarget, lost };
+}
+
+// What a failure during GPU work means: a lost device makes the work in flight fail first with its own
+// error (Firefox rejects a pending mapAsync with "Buffer unmapped" before `device.lost` settles), so
+// the loss, when it follows within a moment, is the failure to report.
+export async function explainFailure(gpu, error, waitMs = 1000) {
+  if (!gpu || error instanceof PywgslError) return error; // our own errors already say what happened
+  const timeout = new Promise((resolve) => { setTimeout(() => resolve(null), waitMs); });
+  return (await Promise.race([gpu.lost, timeout])) || error;
 }

@@ -6,7 +6,8 @@
 //
 // REQUEST: {"tokens": [...], "logits": true|false, "generate": N, "sampling": {...}, "features": [...]|null}.
 // OUT: {"adapter", "features", "tokens" (the steps' outputs), "logits" (base64 float32 rows, when asked),
-// "load_ms", "decode_tok_s", "dispatches_per_token", "traffic"}.
+// "load_ms", "decode_tok_s", "prefill_tok_s" (the prompt's steps, one token each), "dispatches_per_token",
+// "traffic"}.
 import { openSync, readSync, fstatSync, readFileSync, writeFileSync } from "node:fs";
 import { create, globals } from "webgpu";
 
@@ -40,11 +41,13 @@ const loadMs = performance.now() - t0;
 runner.setSampling(request.sampling || {});
 const tokens = [];
 const rows = [];
+const t0Prefill = performance.now();
 for (let i = 0; i < request.tokens.length; i++) {
   const out = await runner.step({ token: request.tokens[i], position: i, logits: request.logits });
   tokens.push(out.token);
   if (request.logits) rows.push(out.logits.slice());
 }
+const prefillSeconds = (performance.now() - t0Prefill) / 1000;
 let position = request.tokens.length;
 const before = { ...runner.traffic };
 const t1 = performance.now();
@@ -63,7 +66,8 @@ if (request.logits) {
 const decoded = Math.max((request.generate || 0) - 1, 0);
 writeFileSync(outPath, JSON.stringify({
   adapter: gpu.name, features: [...runner.features], tokens, logits, load_ms: loadMs,
-  decode_tok_s: decoded && seconds ? decoded / seconds : null, dispatches_per_token: runner.dispatchesPerToken,
+  decode_tok_s: decoded && seconds ? decoded / seconds : null,
+  prefill_tok_s: request.tokens.length / prefillSeconds, dispatches_per_token: runner.dispatchesPerToken,
   traffic: moved,
 }));
 runner.destroy();
