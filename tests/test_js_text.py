@@ -7,7 +7,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from openai_harmony import RenderConversationConfig, Role
+from openai_harmony import (Conversation, DeveloperContent, Message, ReasoningEffort, RenderConversationConfig, Role,
+                            SystemContent)
 
 from harmony_cases import bad_completions, completions, conversations
 from host.demo_model import write_demo_model
@@ -18,6 +19,22 @@ from tokenizer_corpus import corpus, special_strings
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = ("tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type",
         "tokenizer.ggml.merges")
+
+
+def chat_prompts(harmony) -> list[dict]:
+    """User turns as the page builds them (site/js/chat.js), rendered by openai-harmony itself."""
+    cases = [("What is 2 + 2?", None, "low"), ("Write a haiku about GPUs.", "Answer in English.", "high"),
+             ("日本語で答えて 😀", None, "medium"), ("", "Be brief.", "medium")]
+    out = []
+    for prompt, system, reasoning in cases:
+        messages = [Message.from_role_and_content(Role.SYSTEM, SystemContent.new().with_reasoning_effort(
+            ReasoningEffort[reasoning.upper()]))]
+        if system is not None:
+            messages.append(Message.from_role_and_content(Role.DEVELOPER, DeveloperContent.new().with_instructions(system)))
+        messages.append(Message.from_role_and_content(Role.USER, prompt))
+        tokens = harmony.render_conversation_for_completion(Conversation.from_messages(messages), Role.ASSISTANT)
+        out.append({"prompt": prompt, "system": system, "reasoning": reasoning, "tokens": tokens})
+    return out
 
 
 def write_vectors(folder: Path) -> None:
@@ -49,6 +66,8 @@ def write_vectors(folder: Path) -> None:
                for name, text in bad_completions().items()]
     (folder / "harmony.json").write_text(json.dumps({"render": render, "parse": parse, "refused": refused,
                                                      "stop": sorted(harmony.stop_tokens_for_assistant_actions())}))
+    (folder / "chat.json").write_text(json.dumps({"prompts": chat_prompts(harmony), "replies": [
+        p for p in parse if all(m["role"] == "assistant" and m.get("channel") for m in p["messages"])]}))
     demo = write_demo_model(folder / "demo.gguf")
     demo_tok = Tokenizer.from_gguf(str(demo))
     (folder / "demo.json").write_text(json.dumps([[s, demo_tok.encode(s)] for s in strings[::10]]))
@@ -58,8 +77,8 @@ def test_node_tokenizer_and_harmony_match_the_oracles(tmp_path):
     node = shutil.which("node")
     assert node, "node is missing: apt-get install nodejs"
     write_vectors(tmp_path)
-    tests = [str(ROOT / "tests" / "js" / name) for name in ("tokenizer.test.mjs", "harmony.test.mjs")]
+    tests = [str(ROOT / "tests" / "js" / name) for name in ("tokenizer.test.mjs", "harmony.test.mjs", "chat.test.mjs")]
     out = subprocess.run([node, "--test", *tests], capture_output=True, text=True,
                          env={"TEXT_VECTORS": str(tmp_path), "PATH": "/usr/bin:/bin"}, timeout=600)
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-3000:]
-    assert "# fail 0" in out.stdout and "# pass 11" in out.stdout, out.stdout[-3000:]
+    assert "# fail 0" in out.stdout and "# pass 13" in out.stdout, out.stdout[-3000:]
