@@ -16,15 +16,17 @@ SWIFTSHADER = "/usr/lib/chromium/vk_swiftshader_icd.json"
 
 
 def run_js_program(program, model_path, tmp: Path, tokens: list[int], logits: bool = False, generate: int = 0,
-                   sampling: dict | None = None, features: list[str] | None = None, timeout: float = 600) -> dict:
+                   sampling: dict | None = None, features: list[str] | None = None, window: int | None = None,
+                   timeout: float = 600) -> dict:
     node = shutil.which("node")
     assert node, "node is missing: apt-get install nodejs"
     assert Path(SWIFTSHADER).exists(), f"{SWIFTSHADER} is missing: apt-get install chromium"
     (tmp / "program.json").write_text(program.dumps())
     (tmp / "request.json").write_text(json.dumps({"tokens": tokens, "logits": logits, "generate": generate,
-                                                  "sampling": sampling or {}, "features": features}))
+                                                  "sampling": sampling or {}, "features": features,
+                                                  "window": window}))
     env = {**os.environ, "VK_ICD_FILENAMES": SWIFTSHADER}
-    run = subprocess.run([node, str(TESTS / "js" / "run_program.mjs"), str(tmp / "program.json"), str(model_path),
+    run = subprocess.run([node, "--expose-gc", str(TESTS / "js" / "run_program.mjs"), str(tmp / "program.json"), str(model_path),
                           str(tmp / "request.json"), str(tmp / "out.json")], capture_output=True, text=True,
                          timeout=timeout, env=env, cwd=TESTS / "js")
     assert run.returncode == 0, run.stdout + run.stderr

@@ -80,3 +80,16 @@ def test_js_preflight_refuses_a_device_before_reading_a_byte(tmp_path):
         [f"a buffer of {buffer} bytes; this device allows {buffer - 4} (maxBufferSize)"],
         [f"kernel {key} needs shader-f16"]]
     assert out["thrown"] == {"message": "this model needs " + out["problems"][1][0], "kind": "limits"}
+
+
+def test_js_memory_holds_a_window_while_loading_never_the_file(device, tmp_path):
+    """Live JS memory (heap and ArrayBuffers after a collection, sampled at every chunk) while the
+    executor streams 20 times its window of weights: it may grow by about one window, not by the file."""
+    path = write_demo_model(tmp_path / "demo.gguf")
+    program, window = program_of(path, 64), 64 << 10
+    weights = program.bytes_by_role()["weight"]
+    assert weights > 20 * window
+    js = run_js_program(program, path, tmp_path, [1], generate=1, window=window)
+    memory = js["load_memory"]
+    assert memory["samples"] >= weights // window
+    assert memory["peak"] - memory["before"] < window + (256 << 10), memory

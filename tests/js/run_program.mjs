@@ -4,10 +4,11 @@
 //
 //   node run_program.mjs PROGRAM.json MODEL.gguf REQUEST.json OUT.json
 //
-// REQUEST: {"tokens": [...], "logits": true|false, "generate": N, "sampling": {...}, "features": [...]|null}.
+// REQUEST: {"tokens": [...], "logits": true|false, "generate": N, "sampling": {...}, "features": [...]|null,
+// "window": bytes read at a time while loading (optional)}.
 // OUT: {"adapter", "features", "tokens" (the steps' outputs), "logits" (base64 float32 rows, when asked),
 // "load_ms", "decode_tok_s", "prefill_tok_s" (the prompt's steps, one token each), "dispatches_per_token",
-// "traffic"}.
+// "traffic", "load_memory" ({before, peak, samples}: live JS heap + ArrayBuffer bytes while loading)}.
 import { openSync, readSync, fstatSync, readFileSync, writeFileSync } from "node:fs";
 import { create, globals } from "webgpu";
 
@@ -36,7 +37,14 @@ const t0 = performance.now();
 const gguf = await readGguf(source.read, size, { source: modelPath });
 const runner = new ProgramRunner(gpu, program, { features: request.features ? new Set(request.features) : null });
 await runner.compile();
-await runner.load(source, gguf);
+// Live JS memory while loading (heap and ArrayBuffers, after a collection when node runs with
+// --expose-gc): what the executor holds, which must stay near one window, never the file.
+const live = () => { globalThis.gc?.(); const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
+const memory = { before: live(), peak: 0, samples: 0 };
+await runner.load(source, gguf, {
+  ...(request.window ? { window: request.window } : {}),
+  onBytes: () => { memory.peak = Math.max(memory.peak, live()); memory.samples += 1; },
+});
 const loadMs = performance.now() - t0;
 runner.setSampling(request.sampling || {});
 const tokens = [];
@@ -68,7 +76,7 @@ writeFileSync(outPath, JSON.stringify({
   adapter: gpu.name, features: [...runner.features], tokens, logits, load_ms: loadMs,
   decode_tok_s: decoded && seconds ? decoded / seconds : null,
   prefill_tok_s: request.tokens.length / prefillSeconds, dispatches_per_token: runner.dispatchesPerToken,
-  traffic: moved,
+  traffic: moved, load_memory: memory,
 }));
 runner.destroy();
 process.exit(0);
