@@ -147,8 +147,8 @@ def cmd_gate(args) -> int:
 def cmd_demo_model(args) -> int:
     import hashlib  # noqa: PLC0415
 
-    from .demo_model import write_demo_model  # noqa: PLC0415
-    path = write_demo_model(args.out, seed=args.seed)
+    from .demo_model import write_random_model  # noqa: PLC0415
+    path = write_random_model(args.out, seed=args.seed)
     data = path.read_bytes()
     print(f"wrote {path} ({len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()})")
     return 0

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 from typeguard import typechecked
 
+from .gpt_oss_writer import write_gpt_oss
+
 # The demo's shape: every dimension that a Q8_0 or MXFP4 row holds is a multiple of 32.
 DEMO = dict(n_layer=4, d_model=128, n_head=8, n_kv=2, head_dim=32, n_expert=8, n_expert_used=4, expert_ffn=128,
             sliding_window=16, context_length=512)
@@ -54,85 +56,43 @@ def vocabulary() -> tuple[list[str], list[int], list[str]]:
     return tokens + SPECIAL_TOKENS, types, merges
 
 
-@typechecked
-def write_demo_model(path: str | os.PathLike, seed: int = 0) -> Path:
-    """Write the demo model to `path` (deterministic for a seed)."""
-    import gguf  # noqa: PLC0415 - gguf-py writes the file; reading never needs it
-    from gguf import GGMLQuantizationType as Q  # noqa: PLC0415
-    from gguf.quants import quantize  # noqa: PLC0415
+def random_tensors(seed: int) -> dict[str, np.ndarray]:
+    """The random model's weights (float32), drawn from `seed` in the file's tensor order."""
+    c, rng = DEMO, np.random.default_rng(seed)
+    n_vocab = len(vocabulary()[0])
+    t: dict[str, np.ndarray] = {}
 
-    c = DEMO
-    rng = np.random.default_rng(seed)
-    tokens, token_types, merges = vocabulary()
-    n_vocab = len(tokens)
-    special = {t: tokens.index(t) for t in SPECIAL_TOKENS}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    w = gguf.GGUFWriter(str(tmp), "gpt-oss")
-    w.add_name("pywgsl demo gpt-oss")
-    w.add_context_length(c["context_length"])
-    w.add_embedding_length(c["d_model"])
-    w.add_feed_forward_length(c["expert_ffn"])
-    w.add_expert_feed_forward_length(c["expert_ffn"])
-    w.add_block_count(c["n_layer"])
-    w.add_head_count(c["n_head"])
-    w.add_head_count_kv(c["n_kv"])
-    w.add_key_length(c["head_dim"])
-    w.add_value_length(c["head_dim"])
-    w.add_layer_norm_rms_eps(1e-5)
-    w.add_sliding_window(c["sliding_window"])
-    w.add_rope_freq_base(150000.0)
-    w.add_rope_scaling_type(gguf.RopeScalingType.YARN)
-    w.add_rope_scaling_factor(32.0)
-    w.add_rope_scaling_orig_ctx_len(4096)
-    w.add_expert_count(c["n_expert"])
-    w.add_expert_used_count(c["n_expert_used"])
-    w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("gpt-4o")
-    w.add_token_list(tokens)
-    w.add_token_types(token_types)
-    w.add_token_merges(merges)
-    w.add_bos_token_id(special["<|startoftext|>"])
-    w.add_eos_token_id(special["<|return|>"])
-    w.add_pad_token_id(special["<|endoftext|>"])
-
-    def normal(*shape, scale=0.05):
-        return (rng.standard_normal(shape) * scale).astype(np.float32)
-
-    def q8(name, rows, cols):  # ne = {cols, rows}
-        w.add_tensor(name, quantize(normal(rows, cols), Q.Q8_0), raw_dtype=Q.Q8_0)
-
-    def f32(name, *shape, scale=0.05, offset=0.0):
-        w.add_tensor(name, normal(*shape, scale=scale) + np.float32(offset))
+    def normal(*shape, scale=0.05, offset=0.0):
+        return (rng.standard_normal(shape) * scale).astype(np.float32) + np.float32(offset)
 
     d, q_dim, kv_dim, e, ffn = c["d_model"], c["n_head"] * c["head_dim"], c["n_kv"] * c["head_dim"], \
         c["n_expert"], c["expert_ffn"]
-    q8("token_embd.weight", n_vocab, d)
+    t["token_embd.weight"] = normal(n_vocab, d)
     for layer in range(c["n_layer"]):
         p = f"blk.{layer}."
-        f32(p + "attn_norm.weight", d, scale=0.1, offset=1.0)
+        t[p + "attn_norm.weight"] = normal(d, scale=0.1, offset=1.0)
         for name, out in (("attn_q", q_dim), ("attn_k", kv_dim), ("attn_v", kv_dim)):
-            q8(p + name + ".weight", out, d)
-            f32(p + name + ".bias", out)
-        q8(p + "attn_output.weight", d, q_dim)
-        f32(p + "attn_output.bias", d)
-        f32(p + "attn_sinks.weight", c["n_head"], scale=1.0)
-        f32(p + "post_attention_norm.weight", d, scale=0.1, offset=1.0)
-        f32(p + "ffn_gate_inp.weight", e, d, scale=0.2)
-        f32(p + "ffn_gate_inp.bias", e)
+            t[p + name + ".weight"] = normal(out, d)
+            t[p + name + ".bias"] = normal(out)
+        t[p + "attn_output.weight"] = normal(d, q_dim)
+        t[p + "attn_output.bias"] = normal(d)
+        t[p + "attn_sinks.weight"] = normal(c["n_head"], scale=1.0)
+        t[p + "post_attention_norm.weight"] = normal(d, scale=0.1, offset=1.0)
+        t[p + "ffn_gate_inp.weight"] = normal(e, d, scale=0.2)
+        t[p + "ffn_gate_inp.bias"] = normal(e)
         for name, (n_in, n_out) in (("ffn_gate_exps", (d, ffn)), ("ffn_up_exps", (d, ffn)),
                                     ("ffn_down_exps", (ffn, d))):
-            w.add_tensor(p + name + ".weight", quantize(normal(e, n_out, n_in), Q.MXFP4), raw_dtype=Q.MXFP4)
-            f32(p + name + ".bias", e, n_out)
-    f32("output_norm.weight", d, scale=0.1, offset=1.0)
-    q8("output.weight", n_vocab, d)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    os.replace(tmp, path)
-    return path
+            t[p + name + ".weight"] = normal(e, n_out, n_in)
+            t[p + name + ".bias"] = normal(e, n_out)
+    t["output_norm.weight"] = normal(d, scale=0.1, offset=1.0)
+    t["output.weight"] = normal(n_vocab, d)
+    return t
+
+
+@typechecked
+def write_random_model(path: str | os.PathLike, seed: int = 0) -> Path:
+    """Write the random model to `path` (deterministic for a seed): the tests' small complete gpt-oss."""
+    return write_gpt_oss(path, DEMO, vocabulary(), random_tensors(seed), name="pywgsl demo gpt-oss")
 
 
 def demo_model_path() -> Path:
@@ -140,5 +100,5 @@ def demo_model_path() -> Path:
     cache = Path(os.environ.get("PYWGSL_CACHE", Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pywgsl"))
     path = cache / "demo.gguf"
     if not path.exists():
-        write_demo_model(path)
+        write_random_model(path)
     return path

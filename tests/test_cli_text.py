@@ -12,7 +12,7 @@ from openai_harmony import Conversation, RenderConversationConfig, Role
 
 from gguf_files import every_value_type
 from harmony_cases import completions, conversations
-from host.demo_model import vocabulary, write_demo_model
+from host.demo_model import vocabulary, write_random_model
 from o200k_vocab import allowed_specials, harmony_encoding, tiktoken_o200k_harmony, tokenizer_gguf
 from server_process import running_server
 from tokenizer_corpus import corpus, write_jsonl
@@ -33,7 +33,7 @@ def vocab():
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    return write_demo_model(tmp_path_factory.mktemp("text") / "demo.gguf")
+    return write_random_model(tmp_path_factory.mktemp("text") / "demo.gguf")
 
 
 def test_tokenize_gives_tiktoken_ids(vocab, tmp_path):

@@ -9,7 +9,7 @@ from gguf import GGUFReader
 
 from gguf_files import every_value_type, raw_gguf
 from host.byte_source import ByteSource, FileSource
-from host.demo_model import write_demo_model
+from host.demo_model import write_random_model
 from host.gguf import GGUFError, read_gguf, read_tensor_bytes
 from host.model_config import ConfigError, gpt_oss_config
 
@@ -29,7 +29,7 @@ class MemorySource(ByteSource):
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("gguf")
-    return {"every_value_type": every_value_type(d / "types.gguf"), "demo": write_demo_model(d / "demo.gguf")}
+    return {"every_value_type": every_value_type(d / "types.gguf"), "demo": write_random_model(d / "demo.gguf")}
 
 
 def reader_metadata(r: GGUFReader) -> dict:

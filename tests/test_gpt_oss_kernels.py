@@ -6,7 +6,7 @@ from gguf import GGMLQuantizationType as Q
 from gguf.quants import dequantize as gguf_dequantize, quantize as gguf_quantize
 
 from host.byte_source import FileSource
-from host.demo_model import write_demo_model
+from host.demo_model import write_random_model
 from host.gguf import read_gguf, read_tensor_bytes
 from kernels import activations, attention, embed, matvec, moe, mxfp4, norm, packed, rope
 from kernels.formats import BF16, F16, F32, Q8_0
@@ -264,7 +264,7 @@ def test_router_swiglu_and_combine(device):
 
 
 def test_embedding_rows_of_the_demo_model_and_every_format(device, tmp_path):
-    path = write_demo_model(tmp_path / "demo.gguf")
+    path = write_random_model(tmp_path / "demo.gguf")
     with FileSource(path) as src:
         info = read_gguf(src).tensor("token_embd.weight")
         raw = read_tensor_bytes(src, info)

@@ -12,7 +12,7 @@ import pytest
 
 from gguf_files import (PROTOTYPE_NAMES, VOCABULARY_MERGES, VOCABULARY_TOKENS, every_value_type, prototype_keys,
                         raw_gguf, vocabulary, vocabulary_strings)
-from host.demo_model import write_demo_model
+from host.demo_model import write_random_model
 from host.gguf import GGUFError, read_gguf
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,7 +97,7 @@ def test_python_reader_reads_a_gpt_oss_sized_vocabulary(vocabulary_file):
 def test_node_parser_matches_python(tmp_path, vocabulary_file):
     node = shutil.which("node")
     assert node, "node is missing: apt-get install nodejs"
-    files = {"types.gguf": every_value_type(tmp_path / "types.gguf"), "demo.gguf": write_demo_model(tmp_path / "demo.gguf"),
+    files = {"types.gguf": every_value_type(tmp_path / "types.gguf"), "demo.gguf": write_random_model(tmp_path / "demo.gguf"),
              "prototype.gguf": prototype_keys(tmp_path / "prototype.gguf"), "vocabulary.gguf": vocabulary_file}
     for name, data in {"v2.gguf": raw_gguf(version=2, tensors=(("a", (32, 2), 0, 0), ("odd", (7,), 99, 256))),
                        "alignment-64.gguf": raw_gguf(kv=(_u32(ALIGN, 64),), alignment=64,

@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from host.demo_model import write_demo_model
+from host.demo_model import write_random_model
 from host.gguf import read_gguf
 from host.gpt_oss import Weights, decode_program, default_limits
 from host.model_config import gpt_oss_config
@@ -40,7 +40,7 @@ def test_js_logits_match_torch_and_native(device, tmp_path):
 def test_js_greedy_decoding_on_the_demo_model(device, tmp_path):
     """The demo model's MXFP4 experts: SwiftShader has no shader-f16, so the JS executor runs the f32
     variant; the native one is restricted to it too, and both give the same tokens."""
-    path = write_demo_model(tmp_path / "demo.gguf")
+    path = write_random_model(tmp_path / "demo.gguf")
     prompt = [5, 40, 77]
     js = run_js_program(program_of(path, 64), path, tmp_path, prompt, generate=10)
     assert "shader-f16" not in js["features"]
@@ -57,7 +57,7 @@ def test_js_greedy_decoding_on_the_demo_model(device, tmp_path):
 def test_js_preflight_refuses_a_device_before_reading_a_byte(tmp_path):
     """site/js/program.js checks the device against the program's largest binding, largest buffer and
     kernel features (the page says so before loading): the figures are the Python program's own."""
-    program = program_of(write_demo_model(tmp_path / "demo.gguf"), 64)
+    program = program_of(write_random_model(tmp_path / "demo.gguf"), 64)
     binding, buffer = program.largest_binding, max(b.bytes for b in program.buffers.values())
     text = json.loads(program.dumps())
     key = next(k for k, vs in text["kernels"].items() if any("shader-f16" in v["features"] for v in vs))
@@ -85,7 +85,7 @@ def test_js_preflight_refuses_a_device_before_reading_a_byte(tmp_path):
 def test_js_memory_holds_a_window_while_loading_never_the_file(device, tmp_path):
     """Live JS memory (heap and ArrayBuffers after a collection, sampled at every chunk) while the
     executor streams 20 times its window of weights: it may grow by about one window, not by the file."""
-    path = write_demo_model(tmp_path / "demo.gguf")
+    path = write_random_model(tmp_path / "demo.gguf")
     program, window = program_of(path, 64), 64 << 10
     weights = program.bytes_by_role()["weight"]
     assert weights > 20 * window

@@ -11,7 +11,7 @@ from openai_harmony import (Conversation, DeveloperContent, Message, ReasoningEf
                             SystemContent)
 
 from harmony_cases import bad_completions, completions, conversations
-from host.demo_model import write_demo_model
+from host.demo_model import write_random_model
 from host.tokenizer import Tokenizer
 from o200k_vocab import allowed_specials, harmony_encoding, o200k_metadata, tiktoken_o200k_harmony
 from tokenizer_corpus import corpus, special_strings
@@ -68,7 +68,7 @@ def write_vectors(folder: Path) -> None:
                                                      "stop": sorted(harmony.stop_tokens_for_assistant_actions())}))
     (folder / "chat.json").write_text(json.dumps({"prompts": chat_prompts(harmony), "replies": [
         p for p in parse if all(m["role"] == "assistant" and m.get("channel") for m in p["messages"])]}))
-    demo = write_demo_model(folder / "demo.gguf")
+    demo = write_random_model(folder / "demo.gguf")
     demo_tok = Tokenizer.from_gguf(str(demo))
     (folder / "demo.json").write_text(json.dumps([[s, demo_tok.encode(s)] for s in strings[::10]]))
 

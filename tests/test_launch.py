@@ -88,11 +88,11 @@ def test_host_functions_check_types(tmp_path):
     from typeguard import TypeCheckError
 
     from host.byte_source import open_source
-    from host.demo_model import write_demo_model
+    from host.demo_model import write_random_model
     from host.gguf import read_gguf
     with pytest.raises(TypeCheckError):
         read_gguf(42)
     with pytest.raises(TypeCheckError):
         open_source(tmp_path)
     with pytest.raises(TypeCheckError):
-        write_demo_model(tmp_path / "x.gguf", seed="one")
+        write_random_model(tmp_path / "x.gguf", seed="one")

@@ -16,7 +16,7 @@ import pytest
 import yarl
 
 from host.byte_source import HttpSource, SourceError
-from host.demo_model import write_demo_model
+from host.demo_model import write_random_model
 from host.gguf import read_gguf
 from host.http_semantics import MAX_PARTS
 from odd_servers import odd_server
@@ -26,7 +26,7 @@ from server_process import running_server
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     d = tmp_path_factory.mktemp("serve")
-    model = write_demo_model(d / "demo.gguf")
+    model = write_random_model(d / "demo.gguf")
     site = d / "site"
     (site / "sub").mkdir(parents=True)
     (site / "index.html").write_text("<h1>site</h1>")
@@ -371,7 +371,7 @@ def test_serve_without_models_serves_the_demo_and_the_built_site(tmp_path):
         assert fetch(base + "/kernels/manifest.json")[0] == 200
     assert (tmp_path / "dist" / "index.html").exists()  # built on first use
     assert (tmp_path / "demo.gguf").exists()
-    fresh = write_demo_model(tmp_path / "again.gguf")
+    fresh = write_random_model(tmp_path / "again.gguf")
     assert hashlib.sha256(fresh.read_bytes()).digest() == hashlib.sha256((tmp_path / "demo.gguf").read_bytes()).digest()
 
 

@@ -1,0 +1,119 @@
+"""Step 2 (a GPU in minutes; the CPU works too, slowly): train the demo model and export it.
+
+    python -m host.training.train --data build/training --out build/model --device cuda --steps 3000 --seed 0
+
+Seeded (torch and the batch sampler), AdamW with warm-up and cosine decay, bf16 autocast on CUDA.
+Prints training and validation loss as it goes; at the end writes OUT/demo.gguf and OUT/report.json:
+validation loss (nats a token) and perplexity of the float model and of the model as the GGUF holds
+it (dequantized), beside a unigram baseline (training token frequencies, add-one smoothed)."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from .export import as_quantized, export
+from .model import GptOss, Shape
+
+AUX = 0.01  # weight of the router's load-balancing loss (every expert gets tokens)
+
+
+def batches(tokens: np.ndarray, batch: int, context: int, rng: np.random.Generator):
+    while True:
+        starts = rng.integers(0, tokens.size - context - 1, batch)
+        x = np.stack([tokens[s:s + context + 1] for s in starts]).astype(np.int64)
+        yield torch.from_numpy(x)
+
+
+@torch.no_grad()
+def evaluate(model: GptOss, tokens: np.ndarray, context: int, device: str) -> float:
+    """Mean cross-entropy over every validation token after the first of each window of `context`."""
+    model.eval()
+    n = (tokens.size - 1) // context
+    x = torch.from_numpy(tokens[: n * context + 1].astype(np.int64))
+    inputs, targets = x[:-1].view(n, context), x[1:].view(n, context)
+    total = 0.0
+    for i in range(0, n, 16):
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
+            logits = model(inputs[i:i + 16].to(device))
+        total += F.cross_entropy(logits.float().flatten(0, 1), targets[i:i + 16].to(device).flatten(),
+                                 reduction="sum").item()
+    model.train()
+    return total / targets.numel()
+
+
+def unigram(train: np.ndarray, val: np.ndarray, n_vocab: int) -> float:
+    counts = np.bincount(train, minlength=n_vocab).astype(np.float64) + 1
+    return float(-np.log(counts[val] / counts.sum()).mean())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="build/training")
+    parser.add_argument("--out", default="build/model")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--context", type=int, default=512)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eval-every", type=int, default=250)
+    args = parser.parse_args(argv)
+    data, out = Path(args.data), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    vocabulary = json.loads((data / "vocabulary.json").read_text())
+    train, val = np.load(data / "train.npy"), np.load(data / "validation.npy")
+    torch.manual_seed(args.seed)
+    shape = Shape(n_vocab=len(vocabulary["tokens"]))
+    model = GptOss(shape).to(args.device)
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    rest = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
+                            lr=args.lr, betas=(0.9, 0.95))
+    warmup = max(args.steps // 30, 1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1, (s + 1) / warmup) * 0.5 * (
+        1 + math.cos(math.pi * min(s, args.steps) / args.steps)) * 0.95 + 0.05)
+    rng = np.random.default_rng(args.seed)
+    log, t0, best = [], time.time(), None
+    for step, x in zip(range(1, args.steps + 1), batches(train, args.batch, args.context, rng)):
+        x = x.to(args.device)
+        with torch.autocast(args.device, dtype=torch.bfloat16, enabled=args.device == "cuda"):
+            logits = model(x[:, :-1])
+        loss = F.cross_entropy(logits.float().flatten(0, 1), x[:, 1:].flatten())
+        opt.zero_grad(set_to_none=True)
+        (loss + AUX * model.balance()).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        if step % args.eval_every == 0 or step == args.steps:
+            v = evaluate(model, val, args.context, args.device)
+            log.append({"step": step, "train_loss": round(loss.item(), 4), "validation_loss": round(v, 4),
+                        "seconds": round(time.time() - t0, 1)})
+            print(json.dumps(log[-1]), flush=True)
+    float_loss = evaluate(model, val, args.context, args.device)
+    gguf = export(model, vocabulary, out / "demo.gguf")
+    model.load_gguf_tensors(as_quantized(model))
+    quant_loss = evaluate(model, val, args.context, args.device)
+    base = unigram(train, val, shape.n_vocab)
+    report = {"steps": args.steps, "batch": args.batch, "context": args.context, "lr": args.lr, "seed": args.seed,
+              "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
+              "torch": torch.__version__, "train_seconds": round(time.time() - t0, 1), "log": log,
+              "validation_tokens": int(val.size - 1),
+              "validation_loss": round(float_loss, 4), "validation_perplexity": round(math.exp(float_loss), 2),
+              "validation_loss_quantized": round(quant_loss, 4),
+              "validation_perplexity_quantized": round(math.exp(quant_loss), 2),
+              "unigram_loss": round(base, 4), "unigram_perplexity": round(math.exp(base), 2),
+              "gguf_bytes": gguf.stat().st_size}
+    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if k != "log"}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
