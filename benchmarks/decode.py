@@ -12,7 +12,6 @@ benchmark measures on the same GPU)."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import threading
 import time
@@ -21,6 +20,7 @@ import numpy as np
 
 from host.native import default_device, encode
 from host.runtime import Model
+from benchmarks.report import report
 
 
 def rss_bytes() -> int:
@@ -135,12 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         "long_context": decode_rate(model, prompt, args.tokens),
         "step": step_costs(model),
     }
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.json:
-        with open(args.json, "w") as f:
-            f.write(text + "\n")
-    return 0
+    return report(result, args.json)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from host.byte_source import open_source
 from host.gguf import read_gguf
 from host.gpt_oss import Weights, decode_program, default_limits
 from host.model_config import gpt_oss_config
+from benchmarks.report import report
 
 RUNNER = Path(__file__).resolve().parents[1] / "tests" / "js" / "run_program.mjs"
 
@@ -55,11 +56,7 @@ def main(argv: list[str] | None = None) -> int:
               "load_seconds": round(out["load_ms"] / 1000, 2), "prefill_tok_s": round(out["prefill_tok_s"], 2),
               "decode_tok_s": round(out["decode_tok_s"], 2), "dispatches_per_token": out["dispatches_per_token"],
               "traffic_per_token": {k: v / max(args.tokens - 1, 1) for k, v in out["traffic"].items()}}
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
-    return 0
+    return report(result, args.json)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from pathlib import Path
 from host.byte_source import FileSource
 from host.gguf import read_gguf
 from tests.gguf_files import VOCABULARY_MERGES, VOCABULARY_TOKENS, vocabulary
+from benchmarks.report import report
 
 ROOT = Path(__file__).resolve().parent.parent
 GGUF_JS = ROOT / "site" / "js" / "gguf.js"
@@ -131,11 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                   "python": python_times(path, args.repeat), "node": node_times(path, args.repeat)}
         if args.browsers:
             result.update(browser_times(path, args.repeat))
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
-    return 0
+    return report(result, args.json)
 
 
 if __name__ == "__main__":

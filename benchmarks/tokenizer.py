@@ -30,6 +30,7 @@ from tokenizer_corpus import corpus  # noqa: E402
 
 from host.gguf import read_gguf  # noqa: E402
 from host.tokenizer import Tokenizer  # noqa: E402
+from benchmarks.report import report
 
 REPEATS = 3
 
@@ -171,11 +172,7 @@ def main(argv=None) -> int:
         result["node"] = node_side(path, folder, reference)
         if not args.no_browser:
             result["chromium"] = browser_side(path, folder, reference)
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
-    return 0
+    return report(result, args.json)
 
 
 if __name__ == "__main__":
