@@ -7,11 +7,9 @@ import contextlib
 import shutil
 import subprocess
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
-from server_process import free_port
+from server_process import free_port, wait_until_serving
 
 CONFIG = """daemon off;
 user root;
@@ -49,17 +47,8 @@ def nginx_serving(root: Path):
                             stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"nginx exited: {proc.stderr.read()} {(tmp / 'error.log').read_text()}")
-            try:
-                urllib.request.urlopen(base + "/index.html", timeout=2).read()
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise RuntimeError("nginx did not start within 30 s") from None
-                time.sleep(0.1)
+        wait_until_serving(base + "/index.html", proc, "nginx", 30,
+                           lambda: f"{proc.stderr.read()} {(tmp / 'error.log').read_text()}")
         yield base
     finally:
         proc.terminate()

@@ -20,6 +20,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_serving(url: str, proc: subprocess.Popen, what: str, seconds: float, exited) -> None:
+    """Return once `url` answers; raise when `proc` exits first (with exited(), the reason) or when
+    `seconds` pass."""
+    deadline = time.time() + seconds
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited: {exited()}")
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            return
+        except OSError:
+            if time.time() > deadline:
+                raise RuntimeError(f"{what} did not start within {seconds:g} s") from None
+            time.sleep(0.1)
+
+
 @contextlib.contextmanager
 def running_server(*args: str, env: dict | None = None, cwd: Path = ROOT, log: Path | None = None):
     """Yields (base URL, process). The server's stdout and stderr go to `log` (a temporary file when
@@ -31,18 +47,7 @@ def running_server(*args: str, env: dict | None = None, cwd: Path = ROOT, log: P
                             stdout=output, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 60
-        while True:
-            if proc.poll() is not None:
-                output.seek(0)
-                raise RuntimeError(f"pywgsl serve exited: {output.read()}")
-            try:
-                urllib.request.urlopen(base + "/models/", timeout=2).read()
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise RuntimeError("pywgsl serve did not start within 60 s") from None
-                time.sleep(0.1)
+        wait_until_serving(base + "/models/", proc, "pywgsl serve", 60, lambda: (output.seek(0), output.read())[1])
         yield base, proc
     finally:
         proc.terminate()
