@@ -53,9 +53,9 @@ def swiglu(gate, up):
 
 
 class Block(nn.Module):
-    def __init__(self, s: Shape, layer: int):
+    def __init__(self, s: Shape, layer: int, dropout: float = 0.0):
         super().__init__()
-        self.s, self.window = s, s.sliding_window if layer % 2 == 0 else None
+        self.s, self.window, self.dropout = s, s.sliding_window if layer % 2 == 0 else None, dropout
         d, q, kv, e, f = s.d_model, s.n_head * s.head_dim, s.n_kv * s.head_dim, s.n_expert, s.expert_ffn
         self.attn_norm = nn.Parameter(torch.ones(d))
         self.attn_q, self.attn_k, self.attn_v = nn.Linear(d, q), nn.Linear(d, kv), nn.Linear(d, kv)
@@ -90,14 +90,14 @@ class Block(nn.Module):
         sink = self.attn_sinks.view(1, -1, 1, 1).expand(B, -1, T, 1).to(scores.dtype)
         p = torch.softmax(torch.cat([scores, sink], dim=-1), dim=-1)[..., :-1]  # the sink has no value
         o = (p @ v).transpose(1, 2).reshape(B, T, -1)
-        return x + self.attn_output(o)
+        return x + F.dropout(self.attn_output(o), self.dropout, self.training)
 
     def experts(self, x):
         s = self.s
         h = rms_norm(x, self.post_attention_norm, s.eps)
         r = self.ffn_gate_inp(h)
         top, ids = r.topk(s.n_expert_used, dim=-1)
-        w = torch.zeros_like(r).scatter(-1, ids, torch.softmax(top, dim=-1))  # [B, T, E], zero off the top k
+        w = torch.zeros_like(r, dtype=torch.float32).scatter(-1, ids, torch.softmax(top.float(), dim=-1))  # [B, T, E], zero off the top k
         if self.training:  # Switch-style balance: n_expert * sum_e (share of picks of e) * (mean probability of e)
             picks = torch.zeros_like(r).scatter(-1, ids, 1.0).float().mean((0, 1)) / s.n_expert_used
             self.balance = s.n_expert * (picks * torch.softmax(r.float(), -1).mean((0, 1))).sum()
@@ -105,19 +105,20 @@ class Block(nn.Module):
         gate = torch.einsum("btd,efd->btef", h, self.ffn_gate_exps) + self.ffn_gate_exps_b
         up = torch.einsum("btd,efd->btef", h, self.ffn_up_exps) + self.ffn_up_exps_b
         out = torch.einsum("btef,edf->bted", swiglu(gate, up), self.ffn_down_exps) + self.ffn_down_exps_b
-        return x + (w.unsqueeze(-1) * out).sum(2)
+        return x + F.dropout((w.unsqueeze(-1) * out).sum(2), self.dropout, self.training)
 
     def forward(self, x, positions):
         return self.experts(self.attention(x, positions))
 
 
 class GptOss(nn.Module):
-    def __init__(self, s: Shape):
+    """dropout (training only; the GGUF has none) regularizes a model this size on a corpus this small."""
+    def __init__(self, s: Shape, dropout: float = 0.0):
         super().__init__()
         self.s = s
         self.token_embd = nn.Embedding(s.n_vocab, s.d_model)
         nn.init.normal_(self.token_embd.weight, std=0.02)
-        self.blocks = nn.ModuleList(Block(s, layer) for layer in range(s.n_layer))
+        self.blocks = nn.ModuleList(Block(s, layer, dropout) for layer in range(s.n_layer))
         self.output_norm = nn.Parameter(torch.ones(s.d_model))
         self.output = nn.Linear(s.d_model, s.n_vocab, bias=False)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -63,15 +64,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--context", type=int, default=512)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dropout", type=float, default=0.0, help="on each block's two residual branches")
     parser.add_argument("--eval-every", type=int, default=250)
     args = parser.parse_args(argv)
+    # Reproducible on a GPU too: cuBLAS's deterministic workspace, and no nondeterministic kernels.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
     data, out = Path(args.data), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     vocabulary = json.loads((data / "vocabulary.json").read_text())
     train, val = np.load(data / "train.npy"), np.load(data / "validation.npy")
     torch.manual_seed(args.seed)
     shape = Shape(n_vocab=len(vocabulary["tokens"]))
-    model = GptOss(shape).to(args.device)
+    model = GptOss(shape, dropout=args.dropout).to(args.device)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     rest = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
@@ -102,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     quant_loss = evaluate(model, val, args.context, args.device)
     base = unigram(train, val, shape.n_vocab)
     report = {"steps": args.steps, "batch": args.batch, "context": args.context, "lr": args.lr, "seed": args.seed,
+              "dropout": args.dropout,
               "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
               "torch": torch.__version__, "train_seconds": round(time.time() - t0, 1), "log": log,
               "validation_tokens": int(val.size - 1),
