@@ -147,8 +147,10 @@ def cmd_gate(args) -> int:
 def cmd_demo_model(args) -> int:
     import hashlib  # noqa: PLC0415
 
-    from .demo_model import write_random_model  # noqa: PLC0415
-    path = write_random_model(args.out, seed=args.seed)
+    from .demo_model import write_demo_model, write_random_model  # noqa: PLC0415
+    if args.seed is not None and not args.random:
+        raise ValueError("--seed draws the random model's weights: it needs --random")
+    path = write_random_model(args.out, seed=args.seed or 0) if args.random else write_demo_model(args.out)
     data = path.read_bytes()
     print(f"wrote {path} ({len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()})")
     return 0
@@ -249,11 +251,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance", type=float, default=1e-3, help="largest allowed |GPU - numpy| (default 1e-3)")
     p.set_defaults(run=cmd_gate)
 
-    p = sub.add_parser("demo-model", help="write the embedded default: a small complete gpt-oss GGUF",
+    p = sub.add_parser("demo-model", help="write the embedded default: a small gpt-oss GGUF trained on Shakespeare",
                        description="Write the demo model: a small gpt-oss GGUF with every metadata key and tensor "
-                                   "of the real one (Q8_0, MXFP4, F32), deterministic from a seed.")
+                                   "of the real one (Q8_0, MXFP4, F32). By default the shipped model trained on "
+                                   "Shakespeare (host/models/demo.json says how); --random writes random weights "
+                                   "drawn from a seed instead (the tests' model).")
     p.add_argument("--out", default="demo.gguf", metavar="PATH", help="where to write it (default demo.gguf)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the weights (default 0)")
+    p.add_argument("--random", action="store_true", help="random weights instead of the trained model")
+    p.add_argument("--seed", type=int, help="with --random: the seed of the weights (default 0)")
     p.set_defaults(run=cmd_demo_model)
 
     p = sub.add_parser("build", help="write the static site: pages, JS, kernel manifest, parity vectors, demo model",

@@ -1,10 +1,18 @@
-"""Our embedded default model: a small but complete gpt-oss GGUF. It has every metadata key and
-tensor name of gpt-oss-20b, with the same types (Q8_0 attention and embeddings, MXFP4 experts,
-F32 norms, biases, sinks and router), tiny dimensions, a byte-level BPE vocabulary with merges and
-the Harmony special tokens, and random weights drawn from a seed. Written with gguf-py."""
+"""The demo models: small but complete gpt-oss GGUFs, with every metadata key and tensor name of
+gpt-oss-20b and the same types (Q8_0 attention and embeddings, MXFP4 experts, F32 norms, biases,
+sinks and router), tiny dimensions, a byte-level BPE vocabulary with merges and the Harmony
+special tokens.
+
+- The embedded default, shipped in host/models/: trained on Shakespeare by host/training/ (its
+  sha256, the commands that made it, its corpus and losses in demo.json). It writes text.
+- The random model (`--random`): random weights drawn from a seed, written with gguf-py; the tests'
+  model, small enough to check every kernel against numpy quickly."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -95,10 +103,37 @@ def write_random_model(path: str | os.PathLike, seed: int = 0) -> Path:
     return write_gpt_oss(path, DEMO, vocabulary(), random_tensors(seed), name="pywgsl demo gpt-oss")
 
 
+SHIPPED = Path(__file__).resolve().parent / "models"
+
+
+class DemoModelError(ValueError):  # the CLI prints it as one line
+    pass
+
+
+def demo_record() -> dict:
+    """host/models/demo.json: the shipped model's sha256 and size, how it was made, its losses."""
+    return json.loads((SHIPPED / "demo.json").read_text())
+
+
 def demo_model_path() -> Path:
-    """The demo model in the user's cache directory, written on first use."""
-    cache = Path(os.environ.get("PYWGSL_CACHE", Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pywgsl"))
-    path = cache / "demo.gguf"
-    if not path.exists():
-        write_random_model(path)
+    """The shipped demo model, checked against its recorded size and sha256 (a checkout whose GGUF
+    is a Git LFS pointer or was cut short fails here, by name, not later as a model that reads noise)."""
+    record = demo_record()
+    path = SHIPPED / record["file"]
+    if not path.is_file():
+        raise DemoModelError(f"{path}: the shipped demo model is missing")
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if len(data) != record["bytes"] or digest != record["sha256"]:
+        raise DemoModelError(f"{path}: {len(data)} bytes with sha256 {digest}, but demo.json records "
+                             f"{record['bytes']} bytes with sha256 {record['sha256']}")
+    return path
+
+
+@typechecked
+def write_demo_model(path: str | os.PathLike) -> Path:
+    """Copy the shipped demo model to `path` (after checking it)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(demo_model_path(), path)
     return path

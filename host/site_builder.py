@@ -16,7 +16,7 @@ from typeguard import typechecked
 from dsl.layout import pack_array, storage_element
 from dsl.types import ArrayType, StructType, Vector, numpy_dtype, stride_of
 
-from .demo_model import DEMO_PROMPT, DEMO_PROMPT_RAW, write_random_model
+from .demo_model import DEMO_PROMPT, DEMO_PROMPT_RAW, write_demo_model
 
 SITE_SOURCES = Path(__file__).resolve().parent.parent / "site"
 DTYPE_NAMES = {"float32": "f32", "uint32": "u32", "int32": "i32", "float16": "f16", "int8": "i8"}
@@ -94,7 +94,7 @@ def build_site(out: str | Path = "dist", models: list[str] | tuple = ()) -> Path
         manifest["kernels"].append({"name": name, "parity": f"vectors/{name}.json",
                                     "variants": [v.manifest() for v in entry.kernel.variants]})
     (out / "kernels" / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    demo = write_random_model(out / "models" / "demo.gguf")
+    demo = write_demo_model(out / "models" / "demo.gguf")
     write_programs(out / "programs", [str(demo), *models])
     return out
 

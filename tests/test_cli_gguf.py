@@ -1,5 +1,6 @@
 """The seed's commands as a user runs them, on a path and on a URL: gguf dump (gate A), gguf range
 (gate B), gate (gates C and D), demo-model, serve; and one clear line with exit 2 for bad input."""
+import hashlib
 import json
 import os
 import socket
@@ -36,14 +37,26 @@ def url(demo):
         yield f"{base}/models/demo.gguf"
 
 
-def test_demo_model_is_deterministic_and_shaped_like_gpt_oss(demo, tmp_path):
-    again = tmp_path / "again.gguf"
-    assert pywgsl("demo-model", "--out", again).returncode == 0
-    assert again.read_bytes() == demo.read_bytes()
-    other = tmp_path / "other.gguf"
-    assert pywgsl("demo-model", "--out", other, "--seed", "1").returncode == 0
-    assert other.read_bytes() != demo.read_bytes()
-    r = GGUFReader(demo)
+def test_demo_model_writes_the_shipped_file_and_random_writes_a_seeded_one(demo, tmp_path):
+    record = json.loads((ROOT / "host" / "models" / "demo.json").read_text())
+    data = demo.read_bytes()
+    assert len(data) == record["bytes"] and hashlib.sha256(data).hexdigest() == record["sha256"]
+    assert pywgsl("demo-model", "--out", tmp_path / "r0.gguf", "--random").returncode == 0
+    assert pywgsl("demo-model", "--out", tmp_path / "r0b.gguf", "--random", "--seed", "0").returncode == 0
+    assert pywgsl("demo-model", "--out", tmp_path / "r1.gguf", "--random", "--seed", "1").returncode == 0
+    r0, r0b, r1 = ((tmp_path / f).read_bytes() for f in ("r0.gguf", "r0b.gguf", "r1.gguf"))
+    assert r0 == r0b and r0 != r1 and r0 != data
+    out = pywgsl("demo-model", "--out", tmp_path / "x.gguf", "--seed", "1")
+    assert out.returncode == 2 and out.stderr == "error: --seed draws the random model's weights: it needs --random\n"
+
+
+@pytest.mark.parametrize("which", ["trained", "random"])
+def test_demo_models_are_shaped_like_gpt_oss(demo, tmp_path, which):
+    path = demo
+    if which == "random":
+        path = tmp_path / "random.gguf"
+        assert pywgsl("demo-model", "--out", path, "--random").returncode == 0
+    r = GGUFReader(path)
     names = {t.name: t.tensor_type.name for t in r.tensors}
     per_layer = {"attn_norm.weight": "F32", "attn_q.weight": "Q8_0", "attn_q.bias": "F32", "attn_k.weight": "Q8_0",
                  "attn_k.bias": "F32", "attn_v.weight": "Q8_0", "attn_v.bias": "F32", "attn_output.weight": "Q8_0",
@@ -55,15 +68,20 @@ def test_demo_model_is_deterministic_and_shaped_like_gpt_oss(demo, tmp_path):
     want = {"token_embd.weight": "Q8_0", "output_norm.weight": "F32", "output.weight": "Q8_0"}
     want.update({f"blk.{i}.{k}": v for i in range(n_layer) for k, v in per_layer.items()})
     assert names == want
-    for key in ["gpt-oss.context_length", "gpt-oss.embedding_length", "gpt-oss.block_count",
-                "gpt-oss.attention.layer_norm_rms_epsilon", "gpt-oss.expert_feed_forward_length",
-                "gpt-oss.attention.sliding_window", "gpt-oss.attention.head_count", "gpt-oss.attention.head_count_kv",
-                "tokenizer.ggml.model", "tokenizer.ggml.tokens", "tokenizer.ggml.merges", "gpt-oss.rope.freq_base",
-                "gpt-oss.attention.key_length", "gpt-oss.attention.value_length", "gpt-oss.expert_count",
-                "gpt-oss.expert_used_count", "tokenizer.ggml.pre", "gpt-oss.rope.scaling.type",
-                "gpt-oss.rope.scaling.factor", "gpt-oss.rope.scaling.original_context_length",
-                "tokenizer.ggml.token_type", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"]:
+    keys = ["gpt-oss.context_length", "gpt-oss.embedding_length", "gpt-oss.block_count",
+            "gpt-oss.attention.layer_norm_rms_epsilon", "gpt-oss.expert_feed_forward_length",
+            "gpt-oss.attention.sliding_window", "gpt-oss.attention.head_count", "gpt-oss.attention.head_count_kv",
+            "tokenizer.ggml.model", "tokenizer.ggml.tokens", "tokenizer.ggml.merges", "gpt-oss.rope.freq_base",
+            "gpt-oss.attention.key_length", "gpt-oss.attention.value_length", "gpt-oss.expert_count",
+            "gpt-oss.expert_used_count", "tokenizer.ggml.pre", "tokenizer.ggml.token_type",
+            "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"]
+    # The random model has YaRN's keys as gpt-oss-20b does; the trained one was trained without YaRN.
+    yarn = ["gpt-oss.rope.scaling.type", "gpt-oss.rope.scaling.factor", "gpt-oss.rope.scaling.original_context_length"]
+    for key in keys + (yarn if which == "random" else []):
         assert key in r.fields, key
+    if which == "trained":
+        assert not any(key in r.fields for key in yarn)
+        assert r.fields["tokenizer.ggml.pre"].contents() == "gpt-4o"
     tokens = r.fields["tokenizer.ggml.tokens"].contents()
     for merge in r.fields["tokenizer.ggml.merges"].contents():  # every merge makes a token of the vocabulary
         assert merge.replace(" ", "") in tokens

@@ -16,7 +16,7 @@ import pytest
 import yarl
 
 from host.byte_source import HttpSource, SourceError
-from host.demo_model import write_random_model
+from host.demo_model import demo_record, write_random_model
 from host.gguf import read_gguf
 from host.http_semantics import MAX_PARTS
 from odd_servers import odd_server
@@ -362,17 +362,17 @@ def test_large_file_streams_with_flat_memory(tmp_path):
         assert rss_kb(proc.pid) - before < 100_000, "the server's memory grew by more than 100 MB"
 
 
-def test_serve_without_models_serves_the_demo_and_the_built_site(tmp_path):
-    with running_server(env={"PYWGSL_CACHE": str(tmp_path)}, cwd=tmp_path) as (base, _):
+def test_serve_without_models_serves_the_shipped_demo_and_the_built_site(tmp_path):
+    record = demo_record()
+    with running_server(cwd=tmp_path) as (base, _):
         status, _, body = fetch(base + "/models/demo.gguf", headers={"Range": "bytes=0-3"})
         assert status == 206 and body == b"GGUF"
+        status, _, whole = fetch(base + "/models/demo.gguf")
+        assert status == 200 and hashlib.sha256(whole).hexdigest() == record["sha256"]
         status, _, page = fetch(base + "/")
         assert status == 200 and b"pywgsl kernel lab" in page
         assert fetch(base + "/kernels/manifest.json")[0] == 200
     assert (tmp_path / "dist" / "index.html").exists()  # built on first use
-    assert (tmp_path / "demo.gguf").exists()
-    fresh = write_random_model(tmp_path / "again.gguf")
-    assert hashlib.sha256(fresh.read_bytes()).digest() == hashlib.sha256((tmp_path / "demo.gguf").read_bytes()).digest()
 
 
 def log_since(served, offset):

@@ -1,14 +1,16 @@
 """Step 2 (a GPU in minutes; the CPU works too, slowly): train the demo model and export it.
 
-    python -m host.training.train --data build/training --out build/model --device cuda --steps 3000 --seed 0
+    python -m host.training.train --data build/training --out build/model --device cuda --seed 0
 
 Seeded (torch and the batch sampler), AdamW with warm-up and cosine decay, bf16 autocast on CUDA.
-Prints training and validation loss as it goes; at the end writes OUT/demo.gguf and OUT/report.json:
+Prints training and validation loss every --eval-every steps and keeps the state at the lowest
+validation loss (early stopping: a model this size memorizes a corpus this small). At the end writes OUT/demo.gguf and OUT/report.json:
 validation loss (nats a token) and perplexity of the float model and of the model as the GGUF holds
-it (dequantized), beside a unigram baseline (training token frequencies, add-one smoothed)."""
+it (dequantized) at that step, beside a unigram baseline (training token frequencies, add-one smoothed)."""
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -59,13 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default="build/training")
     parser.add_argument("--out", default="build/model")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--context", type=int, default=512)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--dropout", type=float, default=0.0, help="on each block's two residual branches")
-    parser.add_argument("--eval-every", type=int, default=250)
+    parser.add_argument("--dropout", type=float, default=0.25, help="on each block's two residual branches")
+    parser.add_argument("--eval-every", type=int, default=100)
     args = parser.parse_args(argv)
     # Reproducible on a GPU too: cuBLAS's deterministic workspace, and no nondeterministic kernels.
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -85,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1, (s + 1) / warmup) * 0.5 * (
         1 + math.cos(math.pi * min(s, args.steps) / args.steps)) * 0.95 + 0.05)
     rng = np.random.default_rng(args.seed)
-    log, t0, best = [], time.time(), None
+    log, t0 = [], time.time()
+    best = {"validation_loss": math.inf}  # early stopping: the state at the lowest validation loss is exported
     for step, x in zip(range(1, args.steps + 1), batches(train, args.batch, args.context, rng)):
         x = x.to(args.device)
         with torch.autocast(args.device, dtype=torch.bfloat16, enabled=args.device == "cuda"):
@@ -101,13 +104,17 @@ def main(argv: list[str] | None = None) -> int:
             log.append({"step": step, "train_loss": round(loss.item(), 4), "validation_loss": round(v, 4),
                         "seconds": round(time.time() - t0, 1)})
             print(json.dumps(log[-1]), flush=True)
+            if v < best["validation_loss"]:
+                best = {"validation_loss": v, "step": step,
+                        "state": {k: t.detach().cpu().clone() for k, t in model.state_dict().items()}}
+    model.load_state_dict(best["state"])
     float_loss = evaluate(model, val, args.context, args.device)
     gguf = export(model, vocabulary, out / "demo.gguf")
     model.load_gguf_tensors(as_quantized(model))
     quant_loss = evaluate(model, val, args.context, args.device)
     base = unigram(train, val, shape.n_vocab)
     report = {"steps": args.steps, "batch": args.batch, "context": args.context, "lr": args.lr, "seed": args.seed,
-              "dropout": args.dropout,
+              "dropout": args.dropout, "best_step": best["step"],
               "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
               "torch": torch.__version__, "train_seconds": round(time.time() - t0, 1), "log": log,
               "validation_tokens": int(val.size - 1),
@@ -115,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
               "validation_loss_quantized": round(quant_loss, 4),
               "validation_perplexity_quantized": round(math.exp(quant_loss), 2),
               "unigram_loss": round(base, 4), "unigram_perplexity": round(math.exp(base), 2),
-              "gguf_bytes": gguf.stat().st_size}
+              "gguf_bytes": gguf.stat().st_size, "sha256": hashlib.sha256(gguf.read_bytes()).hexdigest(),
+              "corpus": json.loads((data / "corpus.json").read_text())}
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k != "log"}))
     return 0
