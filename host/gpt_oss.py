@@ -494,7 +494,7 @@ class GptOssProgram:
               "vocab_size": c.vocab_size, "n_ctx": self.n_ctx, "sampling": "sampling",
               "sampling_layout": uniform_layout(sampling.Sampling.__dsl_struct__), "select": "select",
               "select_words": {"nucleus": sampling.NUCLEUS, "chosen": sampling.CHOSEN}}
-        config["metadata_keys"] = metadata_keys()  # how a host checks a GGUF against this config
+        config["metadata_keys"] = metadata_keys(c)  # how a host checks a GGUF against this config
         program = Program(config, b.kernels, b.buffers, tensors, b.load, b.step, {"greedy": greedy, "sample": sample},
                           io, self.probes)
         program.validate()

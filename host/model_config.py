@@ -73,9 +73,14 @@ _INTEGERS = ("n_layer", "d_model", "n_head", "n_kv", "head_dim", "n_expert", "n_
              "sliding_window", "context_length")
 
 
-def metadata_keys() -> dict[str, str]:
-    """Config field -> the GGUF metadata key it comes from (vocab_size: the tokens' count)."""
-    return {name: f"gpt-oss.{key}" for name, key in {**_FIELDS, **_SCALING}.items()}
+def metadata_keys(config: GptOssConfig) -> dict[str, str]:
+    """Config field -> the GGUF metadata key it was read from (vocab_size: the tokens' count). A file
+    without rope.scaling keys gets only rope.scaling.type (absent, as its None says): the factor's 1.0
+    is a default, which no key of the file holds."""
+    keys = {**_FIELDS, **_SCALING}
+    if config.rope_scaling_type is None:
+        keys = {name: key for name, key in keys.items() if name not in ("rope_scaling_factor", "rope_original_context")}
+    return {name: f"gpt-oss.{key}" for name, key in keys.items()}
 
 
 @typechecked

@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 
 from browsers import BROWSERS
+from host.demo_model import DEMO_PROMPT
 from host.site_builder import build_site
+from host.tokenizer import Tokenizer
 from host.runtime import Model
 from nginx_host import nginx_serving
 from odd_servers import odd_server
@@ -113,6 +115,30 @@ def test_the_text_shown_is_what_pywgsl_generate_prints(site, browser, models):
     assert r["generation"]["tokens"] == cli["tokens"] and r["generation"]["prompt_tokens"] == cli["prompt_tokens"]
     assert r["generation"]["text"] == cli["text"]
     assert browser.execute_script("return document.getElementById('reply').textContent") == cli["text"]
+
+
+def test_the_page_opens_on_the_demo_model_with_its_prompt_ready(site, browser):
+    """No query but max_tokens: the page loads the trained demo model, fills in "ROMEO:" and waits; Start
+    writes the native runtime's greedy continuation of it."""
+    r = results(browser, page(site, max_tokens=24), "demo-ready", timeout=300)
+    assert "error" not in r, r.get("error")
+    assert not r.get("generation") and r["config"]["gguf"].endswith("/models/demo.gguf")
+    assert browser.execute_script("return document.getElementById('prompt').value") == DEMO_PROMPT
+    browser.execute_script("document.getElementById('start').click()")
+    deadline = time.time() + 300
+    while not (g := browser.execute_script("const r = window.pywgslResults; return r.done && r.generation"))\
+            and time.time() < deadline:
+        time.sleep(0.25)
+    assert g and g["done"], "Start did not finish within 300 s"
+    tok = Tokenizer.from_gguf(str(site["demo"]))
+    prompt = tok.encode(DEMO_PROMPT)
+    assert g["prompt_tokens"] == prompt
+    native = Model.load(str(site["demo"]), features=FEATURES[browser.name_])
+    want = list(native.generate(prompt, max_tokens=24))
+    same_until_near_tie(g["tokens"], want, native.logits(prompt + want[:-1])[len(prompt) - 1:])
+    if g["tokens"] == want:
+        assert g["text"] == tok.decode(want)
+        assert browser.execute_script("return document.getElementById('reply').textContent") == g["text"]
 
 
 def test_a_real_vocabulary_model_speaks_harmony_in_the_page(site, browser, models):
