@@ -150,7 +150,10 @@ def cmd_demo_model(args) -> int:
     from .demo_model import write_demo_model, write_random_model  # noqa: PLC0415
     if args.seed is not None and not args.random:
         raise ValueError("--seed draws the random model's weights: it needs --random")
-    path = write_random_model(args.out, seed=args.seed or 0) if args.random else write_demo_model(args.out)
+    try:
+        path = write_random_model(args.out, seed=args.seed or 0) if args.random else write_demo_model(args.out)
+    except OSError as exc:  # --out a folder, a path that cannot be made, a full disk
+        raise ValueError(f"cannot write {args.out}: {exc.strerror or exc}") from None
     data = path.read_bytes()
     print(f"wrote {path} ({len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()})")
     return 0
@@ -258,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "drawn from a seed instead (the tests' model).")
     p.add_argument("--out", default="demo.gguf", metavar="PATH", help="where to write it (default demo.gguf)")
     p.add_argument("--random", action="store_true", help="random weights instead of the trained model")
-    p.add_argument("--seed", type=int, help="with --random: the seed of the weights (default 0)")
+    p.add_argument("--seed", type=non_negative, help="with --random: the seed of the weights (default 0)")
     p.set_defaults(run=cmd_demo_model)
 
     p = sub.add_parser("build", help="write the static site: pages, JS, kernel manifest, parity vectors, demo model",

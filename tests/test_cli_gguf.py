@@ -139,9 +139,13 @@ def test_gate_fails_with_exit_1_when_tolerance_is_impossible(demo):
     (["gate", "{demo}", "--tensor", "output.weight", "--k", "100", "--n", "1"], "k must be a positive multiple of 32"),
     (["gate", "{demo}", "--tensor", "output.weight", "--k", "32", "--n", "100000"], "n must be between 1 and"),
     (["gguf", "dump", "http://127.0.0.1:9/x.gguf"], "error: http://127.0.0.1:9/x.gguf:"),
+    (["demo-model", "--out", "{folder}"], "error: cannot write {folder}: Is a directory"),
+    (["demo-model", "--random", "--out", "{folder}"], "error: cannot write {folder}: Is a directory"),
+    (["demo-model", "--out", "/proc/pywgsl/demo.gguf"], "error: cannot write /proc/pywgsl/demo.gguf"),
 ])
 def test_bad_input_is_one_line_and_exit_2(demo, args, message):
-    args = [a.format(demo=demo, readme=ROOT / "README.md") for a in args]
+    fill = {"demo": demo, "readme": ROOT / "README.md", "folder": demo.parent}
+    args, message = [a.format(**fill) for a in args], message.format(**fill)
     out = pywgsl(*args)
     assert out.returncode == 2, out.stdout + out.stderr
     assert out.stderr.count("\n") == 1 and message in out.stderr and "Traceback" not in out.stderr

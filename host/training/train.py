@@ -4,9 +4,12 @@
 
 Seeded (torch and the batch sampler), AdamW with warm-up and cosine decay, bf16 autocast on CUDA.
 Prints training and validation loss every --eval-every steps and keeps the state at the lowest
-validation loss (early stopping: a model this size memorizes a corpus this small). At the end writes OUT/demo.gguf and OUT/report.json:
-validation loss (nats a token) and perplexity of the float model and of the model as the GGUF holds
-it (dequantized) at that step, beside a unigram baseline (training token frequencies, add-one smoothed)."""
+validation loss (early stopping: a model this size memorizes a corpus this small). At the end writes
+OUT/demo.gguf and OUT/demo.json, the record host/models/ ships beside it: the file's size and sha256,
+the commands, the corpus, the training log, and the validation loss (nats a token) and perplexity of
+the float model and of the model as the GGUF holds it (dequantized) at that step, beside a unigram
+baseline (training token frequencies, add-one smoothed). Shipping is
+`cp build/model/demo.gguf build/model/demo.json host/models/`."""
 from __future__ import annotations
 
 import argparse
@@ -14,6 +17,8 @@ import hashlib
 import json
 import math
 import os
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -21,9 +26,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..arguments import non_negative, positive
 from .export import as_quantized, export
 from .model import GptOss, Shape
 
+PREPARE = "python -m host.training.prepare --corpus build/corpus --out build/training"  # step 1, as documented
 AUX = 0.01  # weight of the router's load-balancing loss (every expert gets tokens)
 
 
@@ -56,23 +63,41 @@ def unigram(train: np.ndarray, val: np.ndarray, n_vocab: int) -> float:
     return float(-np.log(counts[val] / counts.sum()).mean())
 
 
+def fraction(text: str) -> float:
+    """A dropout probability: 0 (none) up to, not including, 1 (everything dropped)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {value:g}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="build/training")
     parser.add_argument("--out", default="build/model")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--context", type=int, default=512)
+    parser.add_argument("--steps", type=positive, default=1500)
+    parser.add_argument("--batch", type=positive, default=32)
+    parser.add_argument("--context", type=positive, default=512)
     parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--dropout", type=float, default=0.25, help="on each block's two residual branches")
-    parser.add_argument("--eval-every", type=int, default=100)
+    parser.add_argument("--seed", type=non_negative, default=0)
+    parser.add_argument("--dropout", type=fraction, default=0.25, help="on each block's two residual branches")
+    parser.add_argument("--eval-every", type=positive, default=100)
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     # Reproducible on a GPU too: cuBLAS's deterministic workspace, and no nondeterministic kernels.
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True)
+    if args.context > Shape.context_length:
+        parser.error(f"--context {args.context}: the model holds at most {Shape.context_length} positions")
     data, out = Path(args.data), Path(args.out)
+    missing = [name for name in ("vocabulary.json", "train.npy", "validation.npy", "corpus.json")
+               if not (data / name).is_file()]
+    if missing:
+        parser.error(f"--data {data}: no {', '.join(missing)} there (write them with: {PREPARE})")
     out.mkdir(parents=True, exist_ok=True)
     vocabulary = json.loads((data / "vocabulary.json").read_text())
     train, val = np.load(data / "train.npy"), np.load(data / "validation.npy")
@@ -113,19 +138,21 @@ def main(argv: list[str] | None = None) -> int:
     model.load_gguf_tensors(as_quantized(model))
     quant_loss = evaluate(model, val, args.context, args.device)
     base = unigram(train, val, shape.n_vocab)
-    report = {"steps": args.steps, "batch": args.batch, "context": args.context, "lr": args.lr, "seed": args.seed,
-              "dropout": args.dropout, "best_step": best["step"],
-              "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
-              "torch": torch.__version__, "train_seconds": round(time.time() - t0, 1), "log": log,
+    # The record shipped beside the GGUF as host/models/demo.json: shipping is copying the two files.
+    record = {"file": gguf.name, "bytes": gguf.stat().st_size, "sha256": hashlib.sha256(gguf.read_bytes()).hexdigest(),
+              "made_by": [PREPARE, "python -m host.training.train " + shlex.join(argv)],
+              "corpus": json.loads((data / "corpus.json").read_text()),
+              "training": {"steps": args.steps, "batch": args.batch, "context": args.context, "lr": args.lr,
+                           "seed": args.seed, "dropout": args.dropout, "best_step": best["step"],
+                           "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
+                           "torch": torch.__version__, "train_seconds": round(time.time() - t0, 1), "log": log},
               "validation_tokens": int(val.size - 1),
               "validation_loss": round(float_loss, 4), "validation_perplexity": round(math.exp(float_loss), 2),
               "validation_loss_quantized": round(quant_loss, 4),
               "validation_perplexity_quantized": round(math.exp(quant_loss), 2),
-              "unigram_loss": round(base, 4), "unigram_perplexity": round(math.exp(base), 2),
-              "gguf_bytes": gguf.stat().st_size, "sha256": hashlib.sha256(gguf.read_bytes()).hexdigest(),
-              "corpus": json.loads((data / "corpus.json").read_text())}
-    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
-    print(json.dumps({k: v for k, v in report.items() if k != "log"}))
+              "unigram_loss": round(base, 4), "unigram_perplexity": round(math.exp(base), 2)}
+    (out / "demo.json").write_text(json.dumps(record, indent=1) + "\n")
+    print(json.dumps({**record, "training": {k: v for k, v in record["training"].items() if k != "log"}}))
     return 0
 
 
